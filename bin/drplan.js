@@ -1,0 +1,6 @@
+#!/usr/bin/env node
+// Runs the TypeScript sources directly so `npx drplan` works right after `npm ci`.
+import { register } from 'tsx/esm/api';
+
+register();
+await import('../src/main/cli.ts');
