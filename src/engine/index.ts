@@ -1,0 +1,32 @@
+export * from './types.js';
+export { aggregateStatus, strategyCandidates, phaseStatus, planStatus, planErrors, planCandidates, phaseCandidates, isActive, isInFlight } from './status.js';
+export { resolveParameters, renderTemplate, templateNames, PARAMETER_NAME, type ParameterProblem, type ResolvedParameters } from './parameters.js';
+export { createRun, stepName, dataDirOf, type CreateRunOptions } from './expand.js';
+export { BUILTIN_TASKS, isBuiltinTask, phaseProblems, phasesFor, type BuiltinTask, type PhaseProblem } from './tasks.js';
+export {
+  dueSteps,
+  nextRetryAt,
+  dispatchStep,
+  claimStep,
+  completeStep,
+  failStep,
+  releaseStep,
+  backoffMs,
+  findStepById,
+  type Transition,
+  type StepOutcome,
+  type StepFailure,
+} from './transitions.js';
+export {
+  stopRun,
+  interruptRun,
+  continueRun,
+  restartRun,
+  forceCompleteRun,
+  findPhase,
+  findStep,
+  resetStep,
+  type OperationResult,
+  type Target,
+} from './operations.js';
+export { planTree, type PlanTree, type PhaseTree, type StepTree, type LiveProgress } from './tree.js';

@@ -1,0 +1,159 @@
+import { formatDuration } from '../shared/index.js';
+import { isInFlight, phaseCandidates, planCandidates } from './status.js';
+import type { AttemptRef, Progress, RunState, StepState } from './types.js';
+
+/** Outcome of a step transition: the new run, or why the caller's view was stale. */
+export type Transition = { ok: true; run: RunState; step: StepState } | { ok: false; reason: string };
+
+export function findStepById(run: RunState, stepId: string): StepState | undefined {
+  for (const phase of run.phases) {
+    const step = phase.steps.find((s) => s.id === stepId);
+    if (step !== undefined) return step;
+  }
+  return undefined;
+}
+
+const isDue = (step: StepState, now: number): boolean =>
+  step.status === 'PENDING' || (step.status === 'DELAYED' && (step.retryAt ?? 0) <= now);
+
+/** Steps to hand to workers now: candidates of candidate phases that are pending or due for a retry. */
+export function dueSteps(run: RunState, now: number): StepState[] {
+  if (run.interrupted || run.stopped) return [];
+  return planCandidates(run)
+    .filter((phase) => !phase.interrupted)
+    .flatMap((phase) => phaseCandidates(phase).filter((step) => isDue(step, now)));
+}
+
+/** The earliest time a DELAYED step becomes due, if any. */
+export function nextRetryAt(run: RunState): number | null {
+  const times = run.phases.flatMap((p) => p.steps).flatMap((s) => (s.status === 'DELAYED' && s.retryAt !== null ? [s.retryAt] : []));
+  return times.length === 0 ? null : Math.min(...times);
+}
+
+function edit(run: RunState, ref: AttemptRef, check: (step: StepState) => string | null, apply: (step: StepState) => void): Transition {
+  const next = structuredClone(run);
+  const step = findStepById(next, ref.stepId);
+  if (step === undefined) return { ok: false, reason: `step ${ref.stepId} is not in run ${run.id}` };
+  if (step.gen !== ref.gen || step.attempts !== ref.attempt) {
+    return { ok: false, reason: `attempt ${ref.gen}.${ref.attempt} of ${step.name} is stale (now ${step.gen}.${step.attempts})` };
+  }
+  const problem = check(step);
+  if (problem !== null) return { ok: false, reason: problem };
+  apply(step);
+  return { ok: true, run: next, step };
+}
+
+/** PENDING or due DELAYED → STARTING: a new attempt, to be queued. */
+export function dispatchStep(run: RunState, stepId: string, now: number): Transition {
+  const step = findStepById(run, stepId);
+  if (step === undefined || !dueSteps(run, now).some((s) => s.id === stepId)) {
+    return { ok: false, reason: `step ${stepId} is not due` };
+  }
+  const next = structuredClone(run);
+  const target = findStepById(next, stepId) as StepState;
+  target.status = 'STARTING';
+  target.attempts += 1;
+  target.owner = null;
+  target.retryAt = null;
+  target.message = target.attempts === 1 ? 'queued' : `queued for attempt ${target.attempts} of ${run.retry.attempts}`;
+  return { ok: true, run: next, step: target };
+}
+
+/**
+ * A worker takes an attempt: STARTING → STARTED. A STARTED attempt may be taken over: the queue
+ * only hands a job out again once the worker that held it stopped renewing its lock (it died).
+ */
+export function claimStep(run: RunState, ref: AttemptRef, owner: string, now: number): Transition {
+  return edit(
+    run,
+    ref,
+    (step) => (isInFlight(step) ? null : `${step.name} is ${step.status}, not waiting for a worker`),
+    (step) => {
+      step.message = step.status === 'STARTED' ? 'running again: its previous worker was lost' : 'running';
+      step.status = 'STARTED';
+      step.owner = owner;
+      step.startedAt = now;
+      step.finishedAt = null;
+      step.progress = null;
+    },
+  );
+}
+
+export interface StepOutcome {
+  message: string;
+  progress?: Progress | null;
+  result?: unknown;
+}
+
+/** The owner reports success: STARTED → COMPLETE. */
+export function completeStep(run: RunState, ref: AttemptRef, owner: string, outcome: StepOutcome, now: number): Transition {
+  return edit(
+    run,
+    ref,
+    (step) => (step.status === 'STARTED' && step.owner === owner ? null : `${step.name} is not held by this worker`),
+    (step) => {
+      step.status = 'COMPLETE';
+      step.owner = null;
+      step.finishedAt = now;
+      step.message = outcome.message;
+      step.progress = outcome.progress ?? step.progress;
+      step.result = outcome.result ?? null;
+    },
+  );
+}
+
+export interface StepFailure {
+  message: string;
+  retryable: boolean;
+  progress?: Progress | null;
+}
+
+/** Delay before attempt `attempt + 1`: the backoff doubles per attempt, up to the maximum. */
+export function backoffMs(run: RunState, attempt: number): number {
+  const seconds = Math.min(run.retry.maxBackoffSeconds, run.retry.backoffSeconds * 2 ** Math.max(0, attempt - 1));
+  return Math.round(seconds * 1000);
+}
+
+/**
+ * An attempt failed. Retryable failures with attempts left → DELAYED until the backoff passes;
+ * otherwise ERROR with the reason. `owner` null: reported by a coordinator for a lost job.
+ */
+export function failStep(run: RunState, ref: AttemptRef, owner: string | null, failure: StepFailure, now: number): Transition {
+  return edit(
+    run,
+    ref,
+    (step) => {
+      if (!isInFlight(step)) return `${step.name} is ${step.status}, not running`;
+      return owner === null || step.owner === owner ? null : `${step.name} is not held by this worker`;
+    },
+    (step) => {
+      step.owner = null;
+      step.progress = failure.progress ?? step.progress;
+      if (failure.retryable && step.attempts < run.retry.attempts) {
+        const delay = backoffMs(run, step.attempts);
+        step.status = 'DELAYED';
+        step.retryAt = now + delay;
+        step.message = `attempt ${step.attempts} of ${run.retry.attempts} failed, retrying in ${formatDuration(delay / 1000)}: ${failure.message}`;
+      } else {
+        step.status = 'ERROR';
+        step.finishedAt = now;
+        step.message =
+          failure.retryable && step.attempts > 1 ? `failed after ${step.attempts} attempts: ${failure.message}` : failure.message;
+      }
+    },
+  );
+}
+
+/** The owner hands an attempt back unfinished (its agent is shutting down): STARTED → STARTING. */
+export function releaseStep(run: RunState, ref: AttemptRef, owner: string, message: string): Transition {
+  return edit(
+    run,
+    ref,
+    (step) => (step.status === 'STARTED' && step.owner === owner ? null : `${step.name} is not held by this worker`),
+    (step) => {
+      step.status = 'STARTING';
+      step.owner = null;
+      step.message = message;
+    },
+  );
+}

@@ -1,0 +1,143 @@
+/** Step statuses that are stored. Parents aggregate to these plus WAITING and IN_PROGRESS. */
+export type StepStatus = 'PENDING' | 'STARTING' | 'STARTED' | 'COMPLETE' | 'DELAYED' | 'ERROR';
+export type Status = StepStatus | 'WAITING' | 'IN_PROGRESS';
+export type Strategy = 'serial' | 'parallel';
+
+export const STRATEGIES: readonly Strategy[] = ['serial', 'parallel'];
+
+/** A declared plan parameter, after defaults are applied. */
+export interface ParameterSpec {
+  required: boolean;
+  secret: boolean;
+  default?: string;
+  enum?: string[];
+  pattern?: string;
+  description?: string;
+}
+
+export interface PhaseSpec {
+  name: string;
+  /** `serial`, `parallel` or a `{{PARAM}}` template resolved when a run starts. */
+  strategy: string;
+  /** The pod whose instances each get a step; absent: one service-wide step. */
+  pod?: string;
+  task: string;
+  /** Skip the phase for services that do not declare the hook it runs. */
+  optional: boolean;
+  /** Runs after the other phases finish, even when they ended in ERROR (cleanup). */
+  finally: boolean;
+  /** Line in the plan file, for messages. */
+  line?: number;
+}
+
+export interface RetrySpec {
+  /** Attempts per step, the first included. */
+  attempts: number;
+  /** Delay before the second attempt; doubled for each later one. */
+  backoffSeconds: number;
+  maxBackoffSeconds: number;
+}
+
+export interface PlanSpec {
+  name: string;
+  description: string;
+  parameters: Record<string, ParameterSpec>;
+  /** Groups of parameters of which at least one group must be given in full. */
+  requireOneOf: string[][];
+  strategy: string;
+  retry: RetrySpec;
+  phases: PhaseSpec[];
+  /** Where the plan was read from, for messages. */
+  file: string;
+}
+
+export interface HookSpec {
+  /** Run with /bin/sh -c when a string, executed directly when a list. */
+  command: string | string[];
+  timeoutSeconds: number;
+  /** Whether a failing run is retried. */
+  retryable: boolean;
+}
+
+export interface PodSpec {
+  count: number;
+  /** Absolute path; `{{POD_INDEX}}` is replaced per instance. */
+  dataDir: string;
+}
+
+export interface ServiceSpec {
+  name: string;
+  pods: Record<string, PodSpec>;
+  hooks: Record<string, HookSpec>;
+  file: string;
+  /** Directory of the service file: relative paths and hook commands resolve against it. */
+  dir: string;
+}
+
+export interface Progress {
+  bytesDone: number;
+  bytesTotal: number | null;
+  /** Bytes per second over the last few seconds. */
+  rate?: number;
+  /** Seconds left at the current rate. */
+  eta?: number;
+}
+
+export interface StepState {
+  id: string;
+  name: string;
+  task: string;
+  pod: string | null;
+  podIndex: number | null;
+  status: StepStatus;
+  /** Bumped whenever the step is reset; a worker holding an older generation is stale. */
+  gen: number;
+  /** Attempts dispatched in this generation. */
+  attempts: number;
+  /** The worker executing the current attempt. */
+  owner: string | null;
+  message: string;
+  startedAt: number | null;
+  finishedAt: number | null;
+  /** When a DELAYED step may run again. */
+  retryAt: number | null;
+  progress: Progress | null;
+  /** What the task returned; later steps (commit-manifest) read it. */
+  result: unknown;
+}
+
+export interface PhaseState {
+  id: string;
+  name: string;
+  strategy: Strategy;
+  task: string;
+  finally: boolean;
+  interrupted: boolean;
+  steps: StepState[];
+}
+
+export interface RunState {
+  id: string;
+  plan: string;
+  service: string;
+  strategy: Strategy;
+  interrupted: boolean;
+  /** Set by stop: the run holds no lock and does nothing until continued or restarted. */
+  stopped: boolean;
+  /** Every non-secret parameter, defaults included. */
+  parameters: Record<string, string>;
+  /** Secret parameters that were given (their values live elsewhere, sealed). */
+  secretNames: string[];
+  retry: RetrySpec;
+  createdAt: number;
+  finishedAt: number | null;
+  phases: PhaseState[];
+}
+
+/** Identifies one attempt of one step: what a job carries and what a worker must hold. */
+export interface AttemptRef {
+  runId: string;
+  stepId: string;
+  gen: number;
+  attempt: number;
+}
