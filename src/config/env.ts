@@ -1,0 +1,102 @@
+import { isAbsolute, resolve } from 'node:path';
+import { AppError } from '../shared/index.js';
+
+/** Everything a process reads from its environment, validated once. */
+export interface Config {
+  redisUrl: string;
+  host: string;
+  port: number;
+  servicesDir: string;
+  plansDir: string;
+  /** The service behind /v1/plans; null: the only one, if there is exactly one. */
+  defaultService: string | null;
+  apiToken: string | null;
+  /** 32 bytes that seal secret parameters in Redis; null keeps them only while a run needs them. */
+  secretKey: Buffer | null;
+  queuePrefix: string;
+  logLevel: string;
+  /** How long a worker's hold on a step lasts without renewal: a dead agent's step is taken over after this. */
+  workerLockMs: number;
+}
+
+const LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
+
+/** Reads the environment; every problem is reported at once. Frozen. */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd: string = process.cwd()): Readonly<Config> {
+  const problems: string[] = [];
+  const text = (name: string, fallback: string): string => {
+    const value = env[name];
+    return value === undefined || value === '' ? fallback : value;
+  };
+  const optional = (name: string): string | null => {
+    const value = env[name];
+    return value === undefined || value === '' ? null : value;
+  };
+  const integer = (name: string, fallback: number, min: number, max: number): number => {
+    const raw = env[name];
+    if (raw === undefined || raw === '') return fallback;
+    const value = Number(raw);
+    if (!Number.isInteger(value) || value < min || value > max) {
+      problems.push(`${name} must be an integer from ${min} to ${max}, got '${raw}'`);
+      return fallback;
+    }
+    return value;
+  };
+  const dir = (name: string, fallback: string): string => {
+    const value = text(name, fallback);
+    return isAbsolute(value) ? value : resolve(cwd, value);
+  };
+
+  const redisUrl = text('REDIS_URL', 'redis://127.0.0.1:6379');
+  if (!/^rediss?:\/\//.test(redisUrl)) problems.push(`REDIS_URL must start with redis:// or rediss://, got '${redisUrl}'`);
+
+  let secretKey: Buffer | null = null;
+  const rawKey = optional('DRPLAN_SECRET_KEY');
+  if (rawKey !== null) {
+    const decoded = Buffer.from(rawKey, 'base64');
+    if (decoded.length !== 32 || !/^[A-Za-z0-9+/]+={0,2}$/.test(rawKey.trim())) {
+      problems.push(`DRPLAN_SECRET_KEY must be 32 bytes in base64 (openssl rand -base64 32); it decodes to ${decoded.length} bytes`);
+    } else {
+      secretKey = decoded;
+    }
+  }
+
+  const logLevel = text('LOG_LEVEL', 'info');
+  if (!LEVELS.includes(logLevel)) problems.push(`LOG_LEVEL must be one of ${LEVELS.join(', ')}, got '${logLevel}'`);
+
+  const queuePrefix = text('DRPLAN_QUEUE_PREFIX', 'drplan');
+  if (!/^[A-Za-z0-9_.-]+$/.test(queuePrefix)) problems.push(`DRPLAN_QUEUE_PREFIX may hold letters, digits, '_', '.', '-', got '${queuePrefix}'`);
+
+  const defaultService = optional('DRPLAN_DEFAULT_SERVICE');
+  const config: Config = {
+    redisUrl,
+    host: text('HOST', '127.0.0.1'),
+    port: integer('PORT', 8080, 0, 65535),
+    servicesDir: dir('DRPLAN_SERVICES_DIR', './services'),
+    plansDir: dir('DRPLAN_PLANS_DIR', './plans'),
+    defaultService,
+    apiToken: optional('DRPLAN_API_TOKEN'),
+    secretKey,
+    queuePrefix,
+    logLevel,
+    workerLockMs: integer('DRPLAN_WORKER_LOCK_SECONDS', 30, 1, 3600) * 1000,
+  };
+  if (problems.length > 0) {
+    throw new AppError('CONFIG', `invalid environment:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+  }
+  return Object.freeze(config);
+}
+
+export function isLoopback(host: string): boolean {
+  return host === 'localhost' || host === '::1' || host === '[::1]' || /^127\.\d+\.\d+\.\d+$/.test(host);
+}
+
+/** An API listening beyond loopback must require a token. */
+export function assertSafeListen(config: Pick<Config, 'host' | 'apiToken'>): void {
+  if (!isLoopback(config.host) && config.apiToken === null) {
+    throw new AppError(
+      'CONFIG',
+      `refusing to listen on ${config.host} without DRPLAN_API_TOKEN: anyone who can reach it could start and stop plans. Set DRPLAN_API_TOKEN, or listen on 127.0.0.1`,
+    );
+  }
+}

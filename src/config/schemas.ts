@@ -1,0 +1,87 @@
+import { Type, type Static } from '@sinclair/typebox';
+
+/** `errorMessage` replaces TypeBox's default message for a schema (see yaml-document.ts). */
+const NAME = { pattern: '^[a-z0-9]([a-z0-9-]*[a-z0-9])?$', errorMessage: 'must be lower-case letters, digits and dashes' };
+const STRATEGY = {
+  pattern: '^(serial|parallel|\\{\\{\\s*[A-Za-z_][A-Za-z0-9_]*\\s*\\}\\})$',
+  errorMessage: "must be serial, parallel or a '{{PARAMETER}}' reference",
+};
+
+export const ParameterSchema = Type.Object(
+  {
+    required: Type.Optional(Type.Boolean()),
+    default: Type.Optional(Type.String({ errorMessage: 'must be a string (quote numbers and booleans)' })),
+    enum: Type.Optional(Type.Array(Type.String(), { minItems: 1 })),
+    pattern: Type.Optional(Type.String()),
+    secret: Type.Optional(Type.Boolean()),
+    description: Type.Optional(Type.String()),
+  },
+  { additionalProperties: false },
+);
+
+export const PhaseSchema = Type.Object(
+  {
+    name: Type.String(NAME),
+    strategy: Type.Optional(Type.String(STRATEGY)),
+    pod: Type.Optional(Type.String(NAME)),
+    task: Type.String(NAME),
+    optional: Type.Optional(Type.Boolean()),
+    finally: Type.Optional(Type.Boolean()),
+  },
+  { additionalProperties: false },
+);
+
+export const PlanSchema = Type.Object(
+  {
+    name: Type.String(NAME),
+    description: Type.Optional(Type.String()),
+    parameters: Type.Optional(Type.Record(Type.String(), ParameterSchema)),
+    requireOneOf: Type.Optional(Type.Array(Type.Array(Type.String(), { minItems: 1 }), { minItems: 1 })),
+    strategy: Type.Optional(Type.String(STRATEGY)),
+    retry: Type.Optional(
+      Type.Object(
+        {
+          attempts: Type.Optional(Type.Integer({ minimum: 1, maximum: 100 })),
+          backoffSeconds: Type.Optional(Type.Number({ minimum: 0 })),
+          maxBackoffSeconds: Type.Optional(Type.Number({ minimum: 0 })),
+        },
+        { additionalProperties: false },
+      ),
+    ),
+    phases: Type.Array(PhaseSchema, { minItems: 1 }),
+  },
+  { additionalProperties: false },
+);
+export type PlanDocument = Static<typeof PlanSchema>;
+
+export const HookSchema = Type.Object(
+  {
+    command: Type.Union([Type.String({ minLength: 1 }), Type.Array(Type.String(), { minItems: 1 })], {
+      errorMessage: 'must be a shell command string or a list of arguments',
+    }),
+    timeoutSeconds: Type.Optional(Type.Number({ exclusiveMinimum: 0 })),
+    retryable: Type.Optional(Type.Boolean()),
+  },
+  { additionalProperties: false },
+);
+
+export const ServiceSchema = Type.Object(
+  {
+    name: Type.String(NAME),
+    description: Type.Optional(Type.String()),
+    pods: Type.Record(
+      Type.String(),
+      Type.Object(
+        {
+          count: Type.Integer({ minimum: 1, maximum: 1000 }),
+          dataDir: Type.String({ minLength: 1 }),
+        },
+        { additionalProperties: false },
+      ),
+      { minProperties: 1 },
+    ),
+    hooks: Type.Optional(Type.Record(Type.String(), HookSchema)),
+  },
+  { additionalProperties: false },
+);
+export type ServiceDocument = Static<typeof ServiceSchema>;

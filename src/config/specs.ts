@@ -1,0 +1,214 @@
+import { readdirSync, readFileSync } from 'node:fs';
+import { basename, dirname, extname, isAbsolute, join, resolve } from 'node:path';
+import {
+  isBuiltinTask,
+  PARAMETER_NAME,
+  phaseProblems,
+  type PhaseProblem,
+  templateNames,
+  type HookSpec,
+  type ParameterSpec,
+  type PlanSpec,
+  type PodSpec,
+  type ServiceSpec,
+} from '../engine/index.js';
+import { PlanSchema, ServiceSchema, type PlanDocument, type ServiceDocument } from './schemas.js';
+import { YamlFile, type SpecProblem } from './yaml-document.js';
+
+export const DEFAULT_RETRY = { attempts: 3, backoffSeconds: 10, maxBackoffSeconds: 300 } as const;
+export const DEFAULT_HOOK_TIMEOUT_SECONDS = 300;
+
+export interface Specs {
+  services: Map<string, ServiceSpec>;
+  plans: Map<string, PlanSpec>;
+  /** Problems that make a file unusable; files with problems are left out of the maps. */
+  problems: SpecProblem[];
+  /** Plans that do not fit a service (missing pod or hook), by service: the plan is not offered there. */
+  unavailable: Map<string, Map<string, string[]>>;
+}
+
+function yamlFiles(dir: string, problems: SpecProblem[]): string[] {
+  try {
+    return readdirSync(dir)
+      .filter((name) => ['.yml', '.yaml'].includes(extname(name)))
+      .sort()
+      .map((name) => join(dir, name));
+  } catch (error) {
+    problems.push({ file: dir, line: 0, message: `cannot read directory: ${(error as NodeJS.ErrnoException).code ?? String(error)}` });
+    return [];
+  }
+}
+
+function checkName(yaml: YamlFile, name: string, kind: string): void {
+  const expected = basename(yaml.file, extname(yaml.file));
+  if (name !== expected) yaml.problem(['name'], `${kind} name '${name}' must match its file name '${expected}'`);
+}
+
+function toService(yaml: YamlFile, doc: ServiceDocument): ServiceSpec {
+  checkName(yaml, doc.name, 'service');
+  const dir = dirname(resolve(yaml.file));
+  const pods: Record<string, PodSpec> = {};
+  for (const [pod, spec] of Object.entries(doc.pods)) {
+    if (!/^[a-z0-9]([a-z0-9-]*[a-z0-9])?$/.test(pod)) yaml.problem(['pods', pod], `pod name '${pod}' must be lower-case letters, digits and dashes`);
+    const names = templateNames(spec.dataDir);
+    for (const name of names.filter((n) => n !== 'POD_INDEX')) {
+      yaml.problem(['pods', pod, 'dataDir'], `dataDir may only use {{POD_INDEX}}, not {{${name}}}`);
+    }
+    if (spec.count > 1 && !names.includes('POD_INDEX')) {
+      yaml.problem(['pods', pod, 'dataDir'], `dataDir must contain {{POD_INDEX}}: the ${spec.count} instances need a directory each`);
+    }
+    pods[pod] = { count: spec.count, dataDir: isAbsolute(spec.dataDir) ? spec.dataDir : resolve(dir, spec.dataDir) };
+  }
+  const hooks: Record<string, HookSpec> = {};
+  for (const [name, hook] of Object.entries(doc.hooks ?? {})) {
+    if (isBuiltinTask(name)) yaml.problem(['hooks', name], `hook '${name}' has the name of a built-in task`);
+    if (!/^[a-z0-9]([a-z0-9-]*[a-z0-9])?$/.test(name)) yaml.problem(['hooks', name], `hook name '${name}' must be lower-case letters, digits and dashes`);
+    hooks[name] = {
+      command: hook.command,
+      timeoutSeconds: hook.timeoutSeconds ?? DEFAULT_HOOK_TIMEOUT_SECONDS,
+      retryable: hook.retryable ?? true,
+    };
+  }
+  return { name: doc.name, pods, hooks, file: yaml.file, dir };
+}
+
+function toParameter(yaml: YamlFile, name: string, raw: NonNullable<PlanDocument['parameters']>[string]): ParameterSpec {
+  const at = ['parameters', name];
+  if (!PARAMETER_NAME.test(name)) yaml.problem(at, `parameter name '${name}' must match [A-Za-z_][A-Za-z0-9_]*`);
+  const spec: ParameterSpec = { required: raw.required ?? false, secret: raw.secret ?? false };
+  if (raw.description !== undefined) spec.description = raw.description;
+  if (raw.enum !== undefined) spec.enum = raw.enum;
+  if (raw.pattern !== undefined) {
+    try {
+      new RegExp(raw.pattern, 'u');
+      spec.pattern = raw.pattern;
+    } catch (error) {
+      yaml.problem([...at, 'pattern'], `pattern is not a valid regular expression: ${(error as Error).message}`);
+    }
+  }
+  if (raw.default !== undefined) {
+    spec.default = raw.default;
+    if (spec.required) yaml.problem([...at, 'default'], `parameter ${name} is required and also has a default: drop one`);
+    if (spec.secret) yaml.problem([...at, 'default'], `secret parameter ${name} cannot have a default`);
+    if (spec.enum !== undefined && !spec.enum.includes(raw.default)) yaml.problem([...at, 'default'], `default '${raw.default}' is not in the enum`);
+    if (spec.pattern !== undefined && !new RegExp(spec.pattern, 'u').test(raw.default)) yaml.problem([...at, 'default'], `default '${raw.default}' does not match the pattern`);
+  }
+  return spec;
+}
+
+function toPlan(yaml: YamlFile, doc: PlanDocument): PlanSpec {
+  checkName(yaml, doc.name, 'plan');
+  const parameters: Record<string, ParameterSpec> = {};
+  for (const [name, raw] of Object.entries(doc.parameters ?? {})) parameters[name] = toParameter(yaml, name, raw);
+
+  const checkStrategy = (text: string, path: Array<string | number>): void => {
+    for (const name of templateNames(text)) {
+      const spec = parameters[name];
+      if (spec === undefined) yaml.problem(path, `{{${name}}} is not a declared parameter`);
+      else if (spec.secret) yaml.problem(path, `{{${name}}} is secret and cannot set a strategy`);
+      else if (!spec.required && spec.default === undefined) yaml.problem(path, `{{${name}}} needs a default or required: true to set a strategy`);
+      else if (spec.enum?.some((value) => value !== 'serial' && value !== 'parallel')) {
+        yaml.problem(path, `{{${name}}} may only take serial or parallel (its enum says ${spec.enum.join(', ')})`);
+      }
+    }
+  };
+  checkStrategy(doc.strategy ?? 'serial', ['strategy']);
+
+  const seen = new Set<string>();
+  doc.phases.forEach((phase, index) => {
+    if (seen.has(phase.name)) yaml.problem(['phases', index, 'name'], `phase name '${phase.name}' is used twice`);
+    seen.add(phase.name);
+    checkStrategy(phase.strategy ?? 'serial', ['phases', index, 'strategy']);
+    if (phase.optional === true && isBuiltinTask(phase.task)) yaml.problem(['phases', index, 'optional'], `built-in task '${phase.task}' cannot be optional`);
+  });
+  (doc.requireOneOf ?? []).forEach((group, i) =>
+    group.forEach((name, j) => {
+      if (parameters[name] === undefined) yaml.problem(['requireOneOf', i, j], `${name} is not a declared parameter`);
+    }),
+  );
+
+  const retry = { ...DEFAULT_RETRY, ...doc.retry };
+  if (retry.maxBackoffSeconds < retry.backoffSeconds) yaml.problem(['retry', 'maxBackoffSeconds'], 'maxBackoffSeconds is below backoffSeconds');
+  return {
+    name: doc.name,
+    description: doc.description ?? '',
+    parameters,
+    requireOneOf: doc.requireOneOf ?? [],
+    strategy: doc.strategy ?? 'serial',
+    retry,
+    phases: doc.phases.map((phase, index) => ({
+      name: phase.name,
+      strategy: phase.strategy ?? 'serial',
+      ...(phase.pod === undefined ? {} : { pod: phase.pod }),
+      task: phase.task,
+      optional: phase.optional ?? false,
+      finally: phase.finally ?? false,
+      line: yaml.lineOf(['phases', index]),
+    })),
+    file: yaml.file,
+  };
+}
+
+function load<T>(files: string[], problems: SpecProblem[], build: (yaml: YamlFile) => T | undefined, nameOf: (value: T) => string): Map<string, T> {
+  const out = new Map<string, T>();
+  for (const file of files) {
+    const own: SpecProblem[] = [];
+    let text: string;
+    try {
+      text = readFileSync(file, 'utf8');
+    } catch (error) {
+      problems.push({ file, line: 0, message: `cannot read: ${(error as NodeJS.ErrnoException).code ?? String(error)}` });
+      continue;
+    }
+    const value = build(new YamlFile(file, text, own));
+    problems.push(...own);
+    if (value === undefined || own.length > 0) continue;
+    if (out.has(nameOf(value))) problems.push({ file, line: 1, message: `name '${nameOf(value)}' is used by another file` });
+    else out.set(nameOf(value), value);
+  }
+  return out;
+}
+
+/** Reads and checks every service and plan file. Nothing is thrown: problems are collected. */
+export function loadSpecs(servicesDir: string, plansDir: string): Specs {
+  const problems: SpecProblem[] = [];
+  const services = load(
+    yamlFiles(servicesDir, problems),
+    problems,
+    (yaml) => (yaml.validate(ServiceSchema) ? toService(yaml, yaml.data as ServiceDocument) : undefined),
+    (s) => s.name,
+  );
+  const plans = load(
+    yamlFiles(plansDir, problems),
+    problems,
+    (yaml) => (yaml.validate(PlanSchema) ? toPlan(yaml, yaml.data as PlanDocument) : undefined),
+    (p) => p.name,
+  );
+  const unavailable = new Map<string, Map<string, string[]>>();
+  const fits = new Map<string, PhaseProblem[][]>();
+  for (const service of services.values()) {
+    const misfits = new Map<string, string[]>();
+    for (const plan of plans.values()) {
+      const reasons = phaseProblems(plan, service);
+      if (reasons.length > 0) misfits.set(plan.name, reasons.map((r) => r.message));
+      fits.set(plan.name, [...(fits.get(plan.name) ?? []), reasons]);
+    }
+    unavailable.set(service.name, misfits);
+  }
+  // A plan no service can run is most likely a typo: report it where it is.
+  for (const plan of plans.values()) {
+    const perService = fits.get(plan.name) ?? [];
+    if (perService.length === 0 || perService.some((reasons) => reasons.length === 0)) continue;
+    for (const reason of perService.flat()) {
+      problems.push({ file: plan.file, line: reason.phase.line ?? 1, message: `${reason.message} (the plan fits no service)` });
+    }
+  }
+  problems.sort((a, b) => a.file.localeCompare(b.file) || a.line - b.line);
+  return { services, plans, problems, unavailable };
+}
+
+/** Plans a service can run, by name. */
+export function plansForService(specs: Specs, service: string): PlanSpec[] {
+  const misfits = specs.unavailable.get(service) ?? new Map<string, string[]>();
+  return [...specs.plans.values()].filter((plan) => !misfits.has(plan.name));
+}

@@ -1,0 +1,181 @@
+import assert from 'node:assert/strict';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import { formatProblem, loadSpecs, plansForService } from '../../src/config/index.js';
+import { tempDir } from '../helpers/tmp.js';
+
+const SERVICE = `name: svc
+pods:
+  node:
+    count: 2
+    dataDir: data/node-{{POD_INDEX}}
+hooks:
+  dump:
+    command: echo hi
+`;
+
+const PLAN = `name: good
+parameters:
+  MODE: { default: serial, enum: [serial, parallel] }
+  NAME: { required: true }
+phases:
+  - { name: snap, strategy: '{{MODE}}', pod: node, task: snapshot }
+  - { name: dump, pod: node, task: dump }
+`;
+
+function setup(files: Record<string, string>): { services: string; plans: string } {
+  const root = tempDir();
+  const services = join(root, 'services');
+  const plans = join(root, 'plans');
+  mkdirSync(services);
+  mkdirSync(plans);
+  for (const [name, text] of Object.entries(files)) writeFileSync(join(root, name), text);
+  return { services, plans };
+}
+
+function problems(files: Record<string, string>): string[] {
+  const dirs = setup({ 'services/svc.yml': SERVICE, 'plans/good.yml': PLAN, ...files });
+  return loadSpecs(dirs.services, dirs.plans).problems.map((p) => formatProblem(p).replace(/^.*\/(services|plans)\//, '$1/'));
+}
+
+describe('loading services and plans', () => {
+  it('loads valid files, resolving dataDir against the services directory', () => {
+    const dirs = setup({ 'services/svc.yml': SERVICE, 'plans/good.yml': PLAN });
+    const specs = loadSpecs(dirs.services, dirs.plans);
+    assert.deepEqual(specs.problems, []);
+    const svc = specs.services.get('svc');
+    assert.equal(svc?.pods['node']?.dataDir, join(dirs.services, 'data/node-{{POD_INDEX}}'));
+    assert.deepEqual(svc?.hooks['dump'], { command: 'echo hi', timeoutSeconds: 300, retryable: true });
+    const plan = specs.plans.get('good');
+    assert.deepEqual(plan?.parameters['MODE'], { required: false, secret: false, default: 'serial', enum: ['serial', 'parallel'] });
+    assert.deepEqual(plan?.retry, { attempts: 3, backoffSeconds: 10, maxBackoffSeconds: 300 });
+    assert.deepEqual(plansForService(specs, 'svc').map((p) => p.name), ['good']);
+  });
+
+  it('reports every problem of a file at once, with its line', () => {
+    const found = problems({
+      'plans/bad.yml': `name: bad
+colour: blue
+parameters:
+  X: { required: true, default: a }
+  Y: { default: c, enum: [a, b], secret: true }
+  2BAD: { }
+strategy: '{{MISSING}}'
+phases:
+  - { name: one, strategy: sideways, task: snapshot, pod: node }
+  - { name: one, task: snapshot, pod: node, extra: 1 }
+`,
+    });
+    assert.deepEqual(found, [
+      "plans/bad.yml:2: unknown key 'colour'",
+      "plans/bad.yml:9: phases.0.strategy: must be serial, parallel or a '{{PARAMETER}}' reference",
+      "plans/bad.yml:10: unknown key 'extra'",
+    ]);
+  });
+
+  it('checks meaning once the shape is right', () => {
+    const found = problems({
+      'plans/bad.yml': `name: wrong-name
+parameters:
+  X: { required: true, default: a }
+  Y: { default: c, enum: [a, b] }
+  S: { secret: true, default: z }
+  2BAD: { }
+  P: { pattern: '(' }
+requireOneOf: [[X, NOPE]]
+strategy: '{{MISSING}}'
+phases:
+  - { name: one, task: snapshot, pod: node }
+  - { name: one, strategy: '{{Y}}', task: snapshot, pod: node }
+`,
+    });
+    assert.deepEqual(found, [
+      "plans/bad.yml:1: plan name 'wrong-name' must match its file name 'bad'",
+      'plans/bad.yml:3: parameter X is required and also has a default: drop one',
+      "plans/bad.yml:4: default 'c' is not in the enum",
+      'plans/bad.yml:5: secret parameter S cannot have a default',
+      "plans/bad.yml:6: parameter name '2BAD' must match [A-Za-z_][A-Za-z0-9_]*",
+      'plans/bad.yml:7: pattern is not a valid regular expression: Invalid regular expression: /(/u: Unterminated group',
+      'plans/bad.yml:8: NOPE is not a declared parameter',
+      'plans/bad.yml:9: {{MISSING}} is not a declared parameter',
+      "plans/bad.yml:12: phase name 'one' is used twice",
+      "plans/bad.yml:12: {{Y}} may only take serial or parallel (its enum says a, b)",
+    ]);
+  });
+
+  it('reports YAML syntax errors and duplicate keys', () => {
+    assert.deepEqual(problems({ 'plans/dup.yml': 'name: dup\nname: again\nphases: []\n' }), ['plans/dup.yml:2: Map keys must be unique']);
+    const syntax = problems({ 'plans/broken.yml': 'name: broken\nphases:\n  - { name: a\n' });
+    assert.ok(syntax.length > 0 && syntax.every((p) => p.startsWith('plans/broken.yml:')), syntax.join('\n'));
+  });
+
+  it('reports missing keys and wrong types where they are', () => {
+    assert.deepEqual(problems({ 'services/other.yml': 'name: other\npods:\n  node:\n    count: zero\n' }), [
+      "services/other.yml:4: pods.node: missing key 'dataDir'",
+      'services/other.yml:4: pods.node.count: Expected integer',
+    ]);
+  });
+
+  it('checks services: data directories per instance, hook names', () => {
+    const found = problems({
+      'services/other.yml': `name: other
+pods:
+  node: { count: 2, dataDir: '/data/shared/{{NODE}}' }
+hooks:
+  snapshot: { command: 'true' }
+  dump: { command: [] }
+`,
+    });
+    assert.deepEqual(found, [
+      'services/other.yml:6: hooks.dump.command: must be a shell command string or a list of arguments',
+    ]);
+    const meaning = problems({
+      'services/other.yml': `name: other
+pods:
+  node: { count: 2, dataDir: '/data/shared/{{NODE}}' }
+hooks:
+  snapshot: { command: 'true' }
+`,
+    });
+    assert.deepEqual(meaning, [
+      'services/other.yml:3: dataDir may only use {{POD_INDEX}}, not {{NODE}}',
+      'services/other.yml:3: dataDir must contain {{POD_INDEX}}: the 2 instances need a directory each',
+      "services/other.yml:5: hook 'snapshot' has the name of a built-in task",
+    ]);
+  });
+
+  it('reports a plan that fits no service at the phase that does not fit', () => {
+    const found = problems({
+      'plans/odd.yml': `name: odd
+phases:
+  - { name: a, pod: node, task: snapshot }
+  - { name: b, pod: broker, task: snapshot }
+  - { name: c, pod: node, task: compact }
+`,
+    });
+    assert.deepEqual(found, [
+      "plans/odd.yml:4: phase b: service svc has no pod 'broker' (the plan fits no service)",
+      "plans/odd.yml:5: phase c: task 'compact' is neither built in nor a hook of service svc (the plan fits no service)",
+    ]);
+  });
+
+  it('optional hook phases are dropped for services without the hook', () => {
+    const dirs = setup({
+      'services/svc.yml': SERVICE,
+      'services/bare.yml': 'name: bare\npods:\n  node: { count: 1, dataDir: /tmp/x }\n',
+      'plans/good.yml': PLAN.replace('task: dump }', 'task: dump, optional: true }'),
+    });
+    const specs = loadSpecs(dirs.services, dirs.plans);
+    assert.deepEqual(specs.problems, []);
+    assert.deepEqual(plansForService(specs, 'bare').map((p) => p.name), ['good']);
+  });
+
+  it('the shipped services and plans are valid', () => {
+    const specs = loadSpecs('services', 'plans');
+    assert.deepEqual(specs.problems.map(formatProblem), []);
+    assert.deepEqual([...specs.plans.keys()].sort(), ['backup-azure', 'backup-s3', 'restore-azure', 'restore-s3']);
+    assert.deepEqual(plansForService(specs, 'demo').length, 4);
+    assert.equal(specs.services.get('demo')?.pods['node']?.count, 3);
+  });
+});
