@@ -1,0 +1,19 @@
+/**
+ * Redis keys of run state. Segments starting with '_' cannot clash with BullMQ's keys,
+ * which are `<prefix>:<service>:<queue>:…` and service names are [a-z0-9-]+.
+ */
+export function createKeys(prefix: string) {
+  const run = (id: string): string => `${prefix}:_run:${id}`;
+  return {
+    run,
+    tokens: (id: string): string => `${run(id)}:tokens`,
+    progress: (id: string): string => `${run(id)}:progress`,
+    secrets: (id: string): string => `${run(id)}:secrets`,
+    lock: (service: string): string => `${prefix}:_svc:${service}:lock`,
+    latest: (service: string, plan: string): string => `${prefix}:_svc:${service}:plan:${plan}`,
+    active: `${prefix}:_active`,
+    events: `${prefix}:_events`,
+  };
+}
+
+export type Keys = ReturnType<typeof createKeys>;

@@ -1,0 +1,188 @@
+import { randomUUID } from 'node:crypto';
+import type { Redis } from 'ioredis';
+import {
+  createRun,
+  isActive,
+  type LiveProgress,
+  type PlanSpec,
+  type ResolvedParameters,
+  type RunState,
+  type ServiceSpec,
+  type StepState,
+} from '../engine/index.js';
+import { AppError, type Logger, type SecretBox } from '../shared/index.js';
+import { createKeys, type Keys } from './keys.js';
+import { defineScripts, type RunScripts } from './scripts.js';
+
+export interface RunStoreOptions {
+  /** A connection for commands (not used for blocking calls or subscriptions). */
+  redis: Redis;
+  /** DRPLAN_QUEUE_PREFIX. */
+  prefix: string;
+  secretBox: SecretBox;
+  logger: Logger;
+  /** @defaultValue Date.now */
+  now?: () => number;
+}
+
+/** A run with the live progress of its running steps. */
+export interface RunView {
+  run: RunState;
+  live: Record<string, LiveProgress>;
+}
+
+export interface UpdateResult {
+  run: RunState;
+  changed: boolean;
+}
+
+/** The token a worker must present to report live progress for a step: set while it is STARTED. */
+export function stepToken(step: StepState): string {
+  return step.status === 'STARTED' && step.owner !== null ? `${step.gen}.${step.attempts}.${step.owner}` : '';
+}
+
+export class RunStore {
+  readonly keys: Keys;
+  private readonly scripts: RunScripts;
+  private readonly now: () => number;
+
+  constructor(private readonly options: RunStoreOptions) {
+    this.keys = createKeys(options.prefix);
+    this.scripts = defineScripts(options.redis);
+    this.now = options.now ?? Date.now;
+  }
+
+  get redis(): Redis {
+    return this.options.redis;
+  }
+
+  /**
+   * Starts a run of a plan if no other backup or restore run is active on the service.
+   * @throws AppError CONFLICT with `details.runId` of the active run.
+   */
+  async start(plan: PlanSpec, service: ServiceSpec, parameters: ResolvedParameters): Promise<RunState> {
+    const id = randomUUID();
+    const run = createRun(plan, service, parameters, { runId: id, now: this.now(), newId: randomUUID });
+    const sealed = run.secretNames.length === 0 ? '' : this.options.secretBox.seal(JSON.stringify(parameters.secrets));
+    const k = this.keys;
+    const [ok, other] = await this.scripts.startRun(
+      [k.lock(service.name), k.active, k.latest(service.name, plan.name), k.run(id), k.secrets(id)],
+      [id, JSON.stringify(run), sealed, k.events],
+    );
+    if (ok !== 1) {
+      const holder = await this.load(other);
+      const what = holder === null ? `run ${other}` : `run ${other} of plan ${holder.plan}`;
+      throw new AppError('CONFLICT', `service ${service.name} is busy: ${what} is active`, { details: { runId: other } });
+    }
+    if (other !== '') await this.forget(other);
+    return run;
+  }
+
+  /** Deletes a finished run's keys (a plan keeps only its latest run). */
+  private async forget(runId: string): Promise<void> {
+    const k = this.keys;
+    await this.options.redis.del(k.run(runId), k.tokens(runId), k.progress(runId), k.secrets(runId));
+  }
+
+  async load(runId: string): Promise<RunState | null> {
+    const json = await this.options.redis.hget(this.keys.run(runId), 'json');
+    return json === null ? null : (JSON.parse(json) as RunState);
+  }
+
+  async latestRunId(service: string, plan: string): Promise<string | null> {
+    return this.options.redis.get(this.keys.latest(service, plan));
+  }
+
+  async view(runId: string): Promise<RunView | null> {
+    const [[, json], [, progress]] = (await this.options.redis
+      .multi()
+      .hget(this.keys.run(runId), 'json')
+      .hgetall(this.keys.progress(runId))
+      .exec()) as [[null, string | null], [null, Record<string, string>]];
+    if (json === null) return null;
+    const live: Record<string, LiveProgress> = {};
+    for (const [stepId, value] of Object.entries(progress)) live[stepId] = JSON.parse(value) as LiveProgress;
+    return { run: JSON.parse(json) as RunState, live };
+  }
+
+  async activeRunIds(): Promise<string[]> {
+    return this.options.redis.smembers(this.keys.active);
+  }
+
+  /** The run's secret parameters, opened. */
+  async secrets(run: RunState): Promise<Record<string, string>> {
+    if (run.secretNames.length === 0) return {};
+    const sealed = await this.options.redis.get(this.keys.secrets(run.id));
+    if (sealed === null) {
+      throw new AppError(
+        'CONFIG',
+        `the secret parameters of run ${run.id} were discarded when it ended (set DRPLAN_SECRET_KEY to keep them, sealed); start the plan again`,
+      );
+    }
+    return JSON.parse(this.options.secretBox.open(sealed)) as Record<string, string>;
+  }
+
+  /**
+   * Applies `change` atomically: re-reads and retries when someone else wrote first. `change`
+   * returns the new run, or null for no change. Taking or releasing the service lock follows
+   * from whether the run is active before and after.
+   * @throws AppError CONFLICT when the run would become active while another run holds the lock.
+   */
+  async update(runId: string, change: (run: RunState) => RunState | null): Promise<UpdateResult | null> {
+    const k = this.keys;
+    for (let attempt = 0; attempt < 100; attempt += 1) {
+      const [version, json] = await this.options.redis.hmget(k.run(runId), 'v', 'json');
+      if (typeof version !== 'string' || typeof json !== 'string') return null;
+      const run = JSON.parse(json) as RunState;
+      const proposed = change(run);
+      if (proposed === null) return { run, changed: false };
+      const next = structuredClone(proposed);
+      const was = isActive(run);
+      const now = isActive(next);
+      if (was && !now) next.finishedAt = this.now();
+      if (!was && now) {
+        next.finishedAt = null;
+        if (next.secretNames.length > 0 && (await this.options.redis.exists(k.secrets(runId))) === 0) await this.secrets(next);
+      }
+      const tokens: Record<string, string> = {};
+      const before = new Map(run.phases.flatMap((p) => p.steps).map((s) => [s.id, stepToken(s)]));
+      for (const step of next.phases.flatMap((p) => p.steps)) {
+        const token = stepToken(step);
+        if (token !== (before.get(step.id) ?? '')) tokens[step.id] = token;
+      }
+      const lockOp = !was && now ? 'acquire' : was && !now ? 'release' : '';
+      const dropSecrets = !now && !this.options.secretBox.encrypted ? '1' : '0';
+      const [ok, reason, holder] = await this.scripts.updateRun(
+        [k.run(runId), k.tokens(runId), k.progress(runId), k.lock(run.service), k.active, k.secrets(runId)],
+        [version, JSON.stringify(next), runId, lockOp, k.events, dropSecrets, JSON.stringify(tokens)],
+      );
+      if (ok === 1) return { run: next, changed: true };
+      if (reason === 'locked') {
+        throw new AppError('CONFLICT', `service ${run.service} is busy: run ${holder ?? '?'} is active`, { details: { runId: holder } });
+      }
+      if (attempt > 3) await new Promise((resolve) => setTimeout(resolve, Math.random() * 10 * attempt));
+    }
+    throw new AppError('UNAVAILABLE', `run ${runId} is changing too fast to update; try again`, { retryable: true });
+  }
+
+  /** Live progress from the worker holding a step. False: the step was reset, stopped or taken over. */
+  async heartbeat(runId: string, stepId: string, token: string, live: LiveProgress): Promise<boolean> {
+    const k = this.keys;
+    const ok = await this.scripts.reportProgress([k.tokens(runId), k.progress(runId)], [stepId, token, JSON.stringify(live)]);
+    return ok === 1;
+  }
+
+  /** Calls `listener` with a run id whenever that run changes. */
+  async subscribe(listener: (runId: string) => void): Promise<{ close(): Promise<void> }> {
+    const subscriber = this.options.redis.duplicate();
+    subscriber.on('message', (_channel: string, runId: string) => listener(runId));
+    subscriber.on('error', (error: Error) => this.options.logger.warn({ err: error.message }, 'run events connection error'));
+    await subscriber.subscribe(this.keys.events);
+    return {
+      close: async () => {
+        subscriber.disconnect();
+        await Promise.resolve();
+      },
+    };
+  }
+}

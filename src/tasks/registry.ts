@@ -1,0 +1,31 @@
+import { BUILTIN_TASKS, isBuiltinTask, type BuiltinTask, type ServiceSpec } from '../engine/index.js';
+import { AppError } from '../shared/index.js';
+import { hookTask } from './hook.js';
+import { cleanupSnapshotTask, snapshotTask } from './snapshot.js';
+import type { Task } from './types.js';
+
+const notImplemented =
+  (name: string): Task =>
+  () =>
+    Promise.reject(new AppError('NOT_IMPLEMENTED', `task ${name} is not implemented in this version of drplan`));
+
+/** Every built-in task by name (tests check this covers BUILTIN_TASKS). */
+export const BUILTINS: Record<BuiltinTask, Task> = {
+  snapshot: snapshotTask,
+  'cleanup-snapshot': cleanupSnapshotTask,
+  'upload-s3': notImplemented('upload-s3'),
+  'fetch-restore-s3': notImplemented('fetch-restore-s3'),
+  'upload-azure': notImplemented('upload-azure'),
+  'fetch-restore-azure': notImplemented('fetch-restore-azure'),
+  'commit-manifest': notImplemented('commit-manifest'),
+};
+
+/** The task a step runs: built in, or a hook the service declares. Commands come only from YAML. */
+export function resolveTask(service: ServiceSpec, name: string): Task {
+  if (isBuiltinTask(name)) return BUILTINS[name];
+  const hook = service.hooks[name];
+  if (hook === undefined) {
+    throw new AppError('CONFIG', `task ${name} is neither built in (${BUILTIN_TASKS.join(', ')}) nor a hook of service ${service.name}`);
+  }
+  return hookTask(name, hook);
+}

@@ -1,0 +1,176 @@
+import { hostname } from 'node:os';
+import { Worker, WaitingError, type Job } from 'bullmq';
+import type { Redis } from 'ioredis';
+import {
+  claimStep,
+  completeStep,
+  dataDirOf,
+  failStep,
+  findStepById,
+  releaseStep,
+  type AttemptRef,
+  type RunState,
+  type ServiceSpec,
+  type Transition,
+} from '../engine/index.js';
+import { attemptRef, parseStepJob, queueAddress, queueLabel, type StepJob } from '../jobs/index.js';
+import { stepToken, type RunStore } from '../runs/index.js';
+import { AppError, errorMessage, isAppError, type Logger } from '../shared/index.js';
+import { resolveTask, type TaskContext } from '../tasks/index.js';
+import { ProgressTracker } from './progress.js';
+
+/** A queue an agent serves: a pod instance, or a service's service-wide steps (`pod` null). */
+export interface NodeRef {
+  service: string;
+  pod: string | null;
+  index: number | null;
+}
+
+export interface AgentOptions {
+  /** Shared by the workers for commands; each worker opens its own blocking connection from it. */
+  connection: Redis;
+  /** DRPLAN_QUEUE_PREFIX. */
+  prefix: string;
+  store: RunStore;
+  services: ReadonlyMap<string, ServiceSpec>;
+  nodes: NodeRef[];
+  logger: Logger;
+  /** A step's hold lasts this long without renewal; a dead agent's step is taken over after it. @defaultValue 30000 */
+  lockMs?: number;
+  /** How often live progress is published (and cancellation noticed). @defaultValue 500 */
+  heartbeatMs?: number;
+}
+
+export interface Agent {
+  close(): Promise<void>;
+}
+
+type Outcome = 'complete' | 'failed' | 'cancelled' | 'stale' | 'released';
+
+/**
+ * Runs the steps of the nodes it serves, one at a time per node. While a step runs it publishes
+ * progress every heartbeat; a refused heartbeat means the step was stopped, reset or taken
+ * over, and the task is aborted.
+ */
+export function createAgent(options: AgentOptions): Agent {
+  const { store, logger } = options;
+  const heartbeatMs = options.heartbeatMs ?? 500;
+  const lockMs = options.lockMs ?? 30_000;
+  const running = new Set<AbortController>();
+  let closing = false;
+
+  async function transition(runId: string, apply: (run: RunState) => Transition): Promise<Transition> {
+    let outcome: Transition = { ok: false, reason: `run ${runId} no longer exists` };
+    await store.update(runId, (run) => {
+      outcome = apply(run);
+      return outcome.ok ? outcome.run : null;
+    });
+    return outcome;
+  }
+
+  async function process(job: Job, token: string | undefined, bullSignal: AbortSignal | undefined): Promise<Outcome> {
+    const data: StepJob = parseStepJob(job.data);
+    const ref: AttemptRef = attemptRef(data);
+    const owner = `${hostname()}:${globalThis.process.pid}:${token ?? job.id ?? ''}`;
+    const log = logger.child({ runId: data.runId, service: data.service, plan: data.plan, step: data.step, attempt: data.attempt });
+    const claim = await transition(data.runId, (run) => claimStep(run, ref, owner, Date.now()));
+    if (!claim.ok) {
+      log.info({ reason: claim.reason }, 'step not run: stale');
+      return 'stale';
+    }
+    const step = findStepById(claim.run, data.stepId);
+    const liveToken = step === undefined ? '' : stepToken(step);
+    const controller = new AbortController();
+    running.add(controller);
+    const onBullAbort = (): void => controller.abort(new AppError('CANCELLED', 'the worker cancelled the job'));
+    bullSignal?.addEventListener('abort', onBullAbort, { once: true });
+    const tracker = new ProgressTracker('running');
+    let beating = false;
+    const heartbeat = setInterval(() => {
+      if (beating) return;
+      beating = true;
+      store
+        .heartbeat(data.runId, data.stepId, liveToken, tracker.snapshot(Date.now()))
+        .then((current) => {
+          if (!current && !controller.signal.aborted) {
+            log.info('step was stopped, reset or taken over: cancelling');
+            controller.abort(new AppError('CANCELLED', 'the step was stopped or reset'));
+          }
+        })
+        .catch((error: unknown) => log.warn({ err: errorMessage(error) }, 'cannot publish progress'))
+        .finally(() => (beating = false));
+    }, heartbeatMs);
+
+    try {
+      const service = options.services.get(data.service);
+      if (service === undefined) throw new AppError('CONFIG', `this agent does not know service ${data.service}`);
+      const context: TaskContext = {
+        run: claim.run,
+        service,
+        stepName: data.step,
+        pod: data.pod,
+        podIndex: data.podIndex,
+        dataDir: data.pod === null || data.podIndex === null ? null : dataDirOf(service, data.pod, data.podIndex),
+        parameters: claim.run.parameters,
+        secrets: () => store.secrets(claim.run),
+        signal: controller.signal,
+        progress: tracker,
+        logger: log,
+      };
+      log.info('step started');
+      const output = await resolveTask(service, data.task)(context);
+      clearInterval(heartbeat);
+      const done = await transition(data.runId, (run) =>
+        completeStep(run, ref, owner, { message: output.message, progress: output.progress ?? tracker.snapshot(Date.now()).progress, result: output.result }, Date.now()),
+      );
+      log.info({ recorded: done.ok }, 'step complete');
+      return done.ok ? 'complete' : 'stale';
+    } catch (error) {
+      clearInterval(heartbeat);
+      if (closing) {
+        await transition(data.runId, (run) => releaseStep(run, ref, owner, 'waiting for an agent: the previous one shut down'));
+        if (token !== undefined) await job.moveToWait(token);
+        log.info('step handed back: agent shutting down');
+        throw new WaitingError();
+      }
+      if (controller.signal.aborted) {
+        log.info({ reason: errorMessage(controller.signal.reason) }, 'step cancelled');
+        return 'cancelled';
+      }
+      const message = errorMessage(error);
+      const retryable = isAppError(error) ? error.retryable : true;
+      const failed = await transition(data.runId, (run) =>
+        failStep(run, ref, owner, { message, retryable, progress: tracker.snapshot(Date.now()).progress }, Date.now()),
+      );
+      log.warn({ err: message, retryable, recorded: failed.ok }, 'step attempt failed');
+      return 'failed';
+    } finally {
+      clearInterval(heartbeat);
+      bullSignal?.removeEventListener('abort', onBullAbort);
+      running.delete(controller);
+    }
+  }
+
+  const workers = options.nodes.map((node) => {
+    const address = queueAddress(options.prefix, node.service, node.pod, node.index);
+    const worker = new Worker(address.name, process, {
+      connection: options.connection,
+      prefix: address.prefix,
+      concurrency: 1,
+      lockDuration: lockMs,
+      stalledInterval: Math.max(1000, Math.floor(lockMs / 2)),
+      maxStalledCount: 2,
+    });
+    worker.on('error', (error) => logger.warn({ queue: queueLabel(address), err: error.message }, 'worker error'));
+    logger.info({ queue: queueLabel(address) }, 'serving queue');
+    return worker;
+  });
+
+  return {
+    async close() {
+      closing = true;
+      for (const controller of running) controller.abort(new AppError('CANCELLED', 'the agent is shutting down'));
+      await Promise.all(workers.map((worker) => worker.close()));
+    },
+  };
+}

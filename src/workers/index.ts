@@ -1,0 +1,2 @@
+export { createAgent, type Agent, type AgentOptions, type NodeRef } from './agent.js';
+export { ProgressTracker } from './progress.js';
