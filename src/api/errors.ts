@@ -1,0 +1,31 @@
+import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
+import { isAppError, type ErrorCode } from '../shared/index.js';
+
+/** The one table from error codes to HTTP statuses. Anything else is a 500 with no details. */
+const STATUS: Partial<Record<ErrorCode, number>> = {
+  INVALID_PARAMETERS: 400,
+  BAD_REQUEST: 400,
+  UNAUTHORIZED: 401,
+  NOT_FOUND: 404,
+  CONFLICT: 409,
+  UNAVAILABLE: 503,
+};
+
+export function errorHandler(error: FastifyError | Error, request: FastifyRequest, reply: FastifyReply): void {
+  if (isAppError(error) && STATUS[error.code] !== undefined) {
+    const body: Record<string, unknown> = { error: error.code, message: error.message };
+    if (error.details?.['problems'] !== undefined) body['problems'] = error.details['problems'];
+    if (typeof error.details?.['runId'] === 'string') body['runId'] = error.details['runId'];
+    void reply.code(STATUS[error.code] ?? 500).send(body);
+    return;
+  }
+  const status = (error as FastifyError).statusCode;
+  if (status !== undefined && status >= 400 && status < 500) {
+    const fastifyCode = (error as FastifyError).code;
+    const message = fastifyCode === 'FST_ERR_CTP_INVALID_JSON_BODY' || error instanceof SyntaxError ? `body is not valid JSON: ${error.message}` : error.message;
+    void reply.code(status).send({ error: status === 401 ? 'UNAUTHORIZED' : 'BAD_REQUEST', message });
+    return;
+  }
+  request.log.error({ err: error }, 'request failed');
+  void reply.code(500).send({ error: 'INTERNAL', message: 'internal error; see the server log' });
+}

@@ -1,0 +1,108 @@
+import { Type, type Static } from '@sinclair/typebox';
+
+const Nullable = <T extends Parameters<typeof Type.Union>[0][number]>(schema: T) => Type.Union([schema, Type.Null()]);
+
+export const StatusSchema = Type.Union(
+  ['PENDING', 'STARTING', 'STARTED', 'COMPLETE', 'DELAYED', 'ERROR', 'WAITING', 'IN_PROGRESS'].map((s) => Type.Literal(s)),
+  { $id: 'Status', description: 'DC/OS plan status' },
+);
+
+export const ProgressSchema = Type.Object(
+  {
+    bytesDone: Type.Number(),
+    bytesTotal: Nullable(Type.Number()),
+    rate: Type.Optional(Type.Number({ description: 'bytes per second over the last seconds' })),
+    eta: Type.Optional(Type.Number({ description: 'seconds left at the current rate' })),
+  },
+  { $id: 'Progress' },
+);
+
+export const StepSchema = Type.Object(
+  {
+    id: Type.String(),
+    name: Type.String({ examples: ['node-0:[upload-s3]'] }),
+    status: Type.Ref(StatusSchema),
+    attempts: Type.Integer(),
+    message: Type.String(),
+    progress: Nullable(Type.Ref(ProgressSchema)),
+    startedAt: Nullable(Type.String({ format: 'date-time' })),
+    finishedAt: Nullable(Type.String({ format: 'date-time' })),
+    retryAt: Nullable(Type.String({ format: 'date-time', description: 'when a DELAYED step runs again' })),
+  },
+  { $id: 'Step' },
+);
+
+export const PhaseSchema = Type.Object(
+  {
+    id: Type.String(),
+    name: Type.String(),
+    status: Type.Ref(StatusSchema),
+    strategy: Type.String(),
+    steps: Type.Array(Type.Ref(StepSchema)),
+  },
+  { $id: 'Phase' },
+);
+
+export const PlanSchema = Type.Object(
+  {
+    name: Type.String(),
+    service: Type.String(),
+    runId: Nullable(Type.String({ description: 'null for a plan that never ran' })),
+    status: Type.Ref(StatusSchema),
+    strategy: Type.String(),
+    parameters: Type.Record(Type.String(), Type.String(), { description: 'secret values are masked' }),
+    startedAt: Nullable(Type.String({ format: 'date-time' })),
+    finishedAt: Nullable(Type.String({ format: 'date-time' })),
+    errors: Type.Array(Type.String()),
+    progress: Type.Object({ bytesDone: Type.Number(), bytesTotal: Nullable(Type.Number()) }),
+    phases: Type.Array(Type.Ref(PhaseSchema)),
+  },
+  { $id: 'Plan' },
+);
+export type PlanInfo = Static<typeof PlanSchema>;
+
+export const ErrorSchema = Type.Object(
+  {
+    error: Type.String({ examples: ['NOT_FOUND'] }),
+    message: Type.String(),
+    problems: Type.Optional(Type.Array(Type.Object({ parameter: Type.String(), message: Type.String() }))),
+    runId: Type.Optional(Type.String({ description: 'the active run, on 409' })),
+  },
+  { $id: 'Error' },
+);
+
+export const MessageSchema = Type.Object({ message: Type.String() }, { $id: 'Message' });
+
+export const StartedSchema = Type.Object(
+  {
+    message: Type.String(),
+    runId: Type.String(),
+    parameters: Type.Record(Type.String(), Type.String(), { description: 'secret values are masked' }),
+  },
+  { $id: 'Started' },
+);
+
+export const PhaseQuery = Type.Object({ phase: Type.Optional(Type.String({ description: 'phase name or id' })) }, { additionalProperties: false });
+export const StepQuery = Type.Object(
+  {
+    phase: Type.Optional(Type.String({ description: 'phase name or id' })),
+    step: Type.Optional(Type.String({ description: 'step name or id; needs phase' })),
+  },
+  { additionalProperties: false },
+);
+
+export const SnapshotSchema = Type.Object(
+  {
+    name: Type.String(),
+    plan: Type.String(),
+    runId: Type.String(),
+    storage: Type.String({ examples: ['s3', 'azure'] }),
+    location: Type.String({ description: 'bucket or container' }),
+    created: Type.String({ format: 'date-time' }),
+    bytes: Type.Number(),
+    nodes: Type.Integer(),
+  },
+  { $id: 'Snapshot' },
+);
+
+export const SHARED_SCHEMAS = [StatusSchema, ProgressSchema, StepSchema, PhaseSchema, PlanSchema, ErrorSchema, MessageSchema, StartedSchema, SnapshotSchema];

@@ -1,0 +1,104 @@
+import { Command, CommanderError } from 'commander';
+import { AppError, errorMessage, isAppError } from '../shared/index.js';
+import { addPlanCommands } from './plan-commands.js';
+import { closeOnSignals, startAgent, startApi, startCoordinator, type Part } from './processes.js';
+import { createRuntime, localNodes, parseNode } from './runtime.js';
+import { validate } from './validate.js';
+
+const out = (text: string): void => void process.stdout.write(`${text}\n`);
+const err = (text: string): void => void process.stderr.write(`${text}\n`);
+
+function defaultUrl(env: NodeJS.ProcessEnv): string {
+  const host = env['HOST'] === undefined || env['HOST'] === '' || env['HOST'] === '0.0.0.0' || env['HOST'] === '::' ? '127.0.0.1' : env['HOST'];
+  return env['DRPLAN_URL'] ?? `http://${host.includes(':') ? `[${host}]` : host}:${env['PORT'] ?? '8080'}`;
+}
+
+/** Starts long-running parts on one runtime and keeps them until a signal. */
+async function runParts(start: (runtime: Awaited<ReturnType<typeof createRuntime>>) => Promise<Part[]>): Promise<void> {
+  const runtime = await createRuntime();
+  const parts: Part[] = [];
+  try {
+    parts.push(...(await start(runtime)));
+  } catch (error) {
+    for (const part of parts.reverse()) await part.close().catch(() => undefined);
+    await runtime.close();
+    throw error;
+  }
+  await closeOnSignals(runtime, parts);
+}
+
+export function buildProgram(env: NodeJS.ProcessEnv = process.env): Command {
+  const program = new Command('drplan')
+    .description('DC/OS-style backup and restore plans over every node of a service')
+    .showHelpAfterError()
+    .exitOverride();
+
+  program
+    .command('serve')
+    .description('API, dashboard, coordinator and an agent for every node whose data directory is on this host')
+    .action(() =>
+      runParts(async (runtime) => {
+        const nodes = localNodes(runtime.specs.services.values());
+        const coordinator = await startCoordinator(runtime);
+        const agent = startAgent(runtime, nodes);
+        const api = await startApi(runtime);
+        out(`drplan is serving ${api.url} (agents for ${nodes.filter((n) => n.pod !== null).length} nodes)`);
+        return [coordinator, agent, api];
+      }),
+    );
+
+  program
+    .command('api')
+    .description('the REST API and dashboard only')
+    .action(() => runParts(async (runtime) => [await startApi(runtime)]));
+
+  program
+    .command('coordinator')
+    .description('the plan engine only; any number may run')
+    .action(() => runParts(async (runtime) => [await startCoordinator(runtime)]));
+
+  program
+    .command('agent')
+    .description('the worker for nodes of one service')
+    .requiredOption('--service <service>', 'the service')
+    .option('--node <index>', 'a node: an index, or <pod>-<index> (repeat)', (value: string, previous: string[]) => [...previous, value], [] as string[])
+    .option('--all-nodes', 'every node of the service')
+    .action((o: { service: string; node: string[]; allNodes?: boolean }) =>
+      runParts((runtime) => {
+        const service = runtime.specs.services.get(o.service);
+        if (service === undefined) throw new AppError('CONFIG', `--service ${o.service}: no such service (${[...runtime.specs.services.keys()].join(', ')})`);
+        if (o.node.length === 0 && o.allNodes !== true) throw new AppError('CONFIG', 'give --node <index> (repeatable) or --all-nodes');
+        const nodes =
+          o.allNodes === true
+            ? Object.entries(service.pods).flatMap(([pod, spec]) => Array.from({ length: spec.count }, (_, index) => ({ service: service.name, pod, index })))
+            : o.node.map((text) => parseNode(service, text));
+        return Promise.resolve([startAgent(runtime, [...nodes, { service: service.name, pod: null, index: null }])]);
+      }),
+    );
+
+  program
+    .command('validate')
+    .description('check services/ and plans/; every problem with file and line')
+    .action(() => {
+      process.exitCode = validate(out, err, env);
+    });
+
+  addPlanCommands(program, out, { url: defaultUrl(env), ...(env['DRPLAN_API_TOKEN'] === undefined ? {} : { token: env['DRPLAN_API_TOKEN'] }) });
+  return program;
+}
+
+export async function main(argv: string[]): Promise<void> {
+  const program = buildProgram();
+  try {
+    await program.parseAsync(argv);
+  } catch (error) {
+    if (error instanceof CommanderError) {
+      process.exitCode = error.exitCode;
+      return;
+    }
+    err(isAppError(error) ? `Error: ${error.message}` : `Error: ${errorMessage(error)}`);
+    process.exitCode = 1;
+  }
+}
+
+await main(process.argv);
