@@ -1,0 +1,90 @@
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { describe, it } from 'node:test';
+import { parse } from 'yaml';
+import { loadSpecs } from '../../src/config/index.js';
+import { dataDirOf } from '../../src/engine/index.js';
+import { buildProgram } from '../../src/main/cli.js';
+import { parseNode } from '../../src/main/runtime.js';
+
+interface ComposeService {
+  image?: string;
+  build?: string;
+  command?: string[];
+  environment?: Record<string, string>;
+  volumes?: string[];
+  ports?: string[];
+  depends_on?: Record<string, { condition: string }>;
+  healthcheck?: { test: string[] };
+}
+
+const root = join(import.meta.dirname, '../..');
+const compose = parse(readFileSync(join(root, 'docker-compose.yml'), 'utf8'), { merge: true }) as {
+  services: Record<string, ComposeService>;
+  volumes: Record<string, unknown>;
+};
+const services = compose.services;
+const drplan = Object.entries(services).filter(([name]) => name !== 'redis');
+const demo = loadSpecs(join(root, 'services'), join(root, 'plans')).services.get('demo')!;
+
+describe('docker-compose.yml (checked, not run: there is no Docker engine here)', () => {
+  it('runs redis with AOF on and without eviction, with a volume and a health check', () => {
+    const redis = services['redis']!;
+    assert.match(redis.image ?? '', /^redis:7/);
+    const command = redis.command!.join(' ');
+    assert.match(command, /--appendonly yes/);
+    assert.match(command, /--maxmemory-policy noeviction/);
+    assert.ok(redis.volumes?.some((v) => v.endsWith(':/data')));
+    assert.deepEqual(redis.healthcheck?.test, ['CMD', 'redis-cli', 'ping']);
+  });
+
+  it('has an api, a coordinator and one agent per demo node, all from this image and valid drplan commands', () => {
+    const names = drplan.map(([name]) => name).sort();
+    const count = demo.pods['node']!.count;
+    assert.deepEqual(names, [...Array.from({ length: count }, (_, i) => `agent-${i}`), 'api', 'coordinator'].sort());
+    const known = buildProgram({}).commands.map((c) => c.name());
+    for (const [name, service] of drplan) {
+      assert.equal(service.build, '.', `${name} builds this repository`);
+      assert.equal(service.environment?.['REDIS_URL'], 'redis://redis:6379', `${name} uses the redis service`);
+      assert.match(service.environment?.['DRPLAN_SECRET_KEY'] ?? '', /^\$\{DRPLAN_SECRET_KEY:\?/, `${name} requires the secret key`);
+      assert.equal(service.depends_on?.['redis']?.condition, 'service_healthy');
+      assert.ok(known.includes(service.command![0]!), `${name}: '${service.command![0]}' is a drplan command`);
+    }
+    assert.deepEqual(services['api']!.command, ['api']);
+    assert.deepEqual(services['coordinator']!.command, ['coordinator']);
+  });
+
+  it('the api listens beyond loopback only with a token, published on loopback', () => {
+    const api = services['api']!;
+    assert.equal(api.environment?.['HOST'], '0.0.0.0');
+    assert.match(api.environment?.['DRPLAN_API_TOKEN'] ?? '', /^\$\{DRPLAN_API_TOKEN:\?/);
+    assert.deepEqual(api.ports, ['127.0.0.1:8080:8080']);
+  });
+
+  it('each agent serves one node and keeps that node’s data, and drplan’s staging beside it, on its own volume', () => {
+    const volumes = new Set<string>();
+    for (let index = 0; index < demo.pods['node']!.count; index += 1) {
+      const agent = services[`agent-${index}`]!;
+      const command = agent.command!;
+      assert.deepEqual(command.slice(0, 3), ['agent', '--service', 'demo']);
+      const node = parseNode(demo, command[command.indexOf('--node') + 1]!);
+      assert.equal(node.index, index);
+      const [volume, mount] = agent.volumes![0]!.split(':');
+      assert.ok(compose.volumes[volume!] !== undefined, `${volume} is declared`);
+      volumes.add(volume!);
+      // In the image the repository lives at /app; the data dir and its '.drplan' sibling must be on the volume.
+      const inImage = dataDirOf(demo, 'node', index).replace(root, '/app');
+      assert.equal(dirname(inImage), mount, `the volume holds ${inImage} and its staging directory`);
+    }
+    assert.equal(volumes.size, demo.pods['node']!.count, 'a volume per node');
+  });
+
+  it('the Dockerfile builds on Node 20 and runs the drplan bin', () => {
+    const dockerfile = readFileSync(join(root, 'Dockerfile'), 'utf8');
+    assert.match(dockerfile, /^FROM node:20-/m);
+    assert.match(dockerfile, /^RUN npm ci --omit=dev/m);
+    assert.match(dockerfile, /^ENTRYPOINT \["node", "bin\/drplan\.js"\]/m);
+    for (const dir of ['bin', 'src', 'services', 'plans']) assert.match(dockerfile, new RegExp(`^COPY ${dir} `, 'm'));
+  });
+});

@@ -1,0 +1,66 @@
+/** A three-node service whose hooks stand in for real work, and plans that exercise the engine. */
+export const SERVICE = `name: svc
+pods:
+  node:
+    count: 3
+    dataDir: $ROOT/data/node-{{POD_INDEX}}
+hooks:
+  work:
+    command: 'sleep 0.4; echo "worked on node $POD_INDEX"'
+  fail:
+    command: 'echo "disk on fire at node $POD_INDEX" >&2; exit 3'
+    timeoutSeconds: 10
+  slow:
+    command: 'echo $$ > "$DATA_DIR/../slow-$POD_INDEX.pid"; exec sleep 60'
+  count:
+    command: 'echo "$STEP_NAME" >> $ROOT/executions.log; sleep 0.2'
+  show-env:
+    command: 'env | sort'
+  html:
+    command: 'echo "<img src=x onerror=alert(1)>"'
+  tick:
+    command: 'echo "$STEP_NAME start" >> "$DATA_DIR/../ticks.log"; sleep 3; echo "$STEP_NAME end" >> "$DATA_DIR/../ticks.log"'
+  dump-env:
+    command: 'env > "$DATA_DIR/../env-$POD_INDEX.txt"'
+`;
+
+export const PLANS = {
+  'flow.yml': `name: flow
+parameters:
+  MODE: { default: parallel, enum: [serial, parallel] }
+retry: { attempts: 2, backoffSeconds: 0.5 }
+phases:
+  - { name: one-by-one, strategy: serial, pod: node, task: work }
+  - { name: all-at-once, strategy: '{{MODE}}', pod: node, task: work }
+`,
+  'failing.yml': `name: failing
+retry: { attempts: 2, backoffSeconds: 1, maxBackoffSeconds: 1 }
+phases:
+  - { name: doomed, strategy: serial, pod: node, task: fail }
+`,
+  'long.yml': `name: long
+parameters:
+  TOKEN: { secret: true }
+  LABEL: { default: x }
+phases:
+  - { name: wait, strategy: parallel, pod: node, task: slow }
+`,
+  'crash.yml': `name: crash
+phases:
+  - { name: run, strategy: parallel, pod: node, task: tick }
+`,
+  'strict.yml': `name: strict
+parameters:
+  NAME: { required: true, pattern: '^[a-z]+$' }
+  LEVEL: { default: low, enum: [low, high] }
+  PASSWORD: { required: true, secret: true }
+phases:
+  - { name: env, strategy: parallel, pod: node, task: dump-env }
+`,
+  'counting.yml': `name: counting
+phases:
+  - { name: serial, strategy: serial, pod: node, task: count }
+  - { name: parallel, strategy: parallel, pod: node, task: count }
+  - { name: once, task: count }
+`,
+};

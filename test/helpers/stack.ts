@@ -1,0 +1,149 @@
+import assert from 'node:assert/strict';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Writable } from 'node:stream';
+import type { FastifyInstance } from 'fastify';
+import { Redis } from 'ioredis';
+import { buildApp, type PlanInfo } from '../../src/api/index.js';
+import { formatProblem, loadSpecs, plansForService, type Specs } from '../../src/config/index.js';
+import { dataDirOf } from '../../src/engine/index.js';
+import { createProducer } from '../../src/jobs/index.js';
+import { createCoordinator, PlanRuns, RunStore, type Catalog, type Coordinator } from '../../src/runs/index.js';
+import { createLogger, createSecretBox } from '../../src/shared/index.js';
+import { createAgent, type Agent, type NodeRef } from '../../src/workers/index.js';
+import { tempDir } from './tmp.js';
+import { waitFor } from './wait.js';
+
+export interface StackOptions {
+  redisUrl: string;
+  /** File name → YAML, written to services/ and plans/. */
+  services: Record<string, string>;
+  plans: Record<string, string>;
+  secretKey?: Buffer | null;
+  apiToken?: string | null;
+  coordinators?: number;
+  /** Start in-process agents for every node. @defaultValue true */
+  agents?: boolean;
+}
+
+let stacks = 0;
+
+/** API (injected), coordinators and agents in this process, on a private Redis prefix. Call close() in an after hook. */
+export async function startStack(options: StackOptions) {
+  const root = tempDir();
+  const servicesDir = join(root, 'services');
+  const plansDir = join(root, 'plans');
+  mkdirSync(servicesDir);
+  mkdirSync(plansDir);
+  for (const [name, text] of Object.entries(options.services)) writeFileSync(join(servicesDir, name), text.replaceAll('$ROOT', root));
+  for (const [name, text] of Object.entries(options.plans)) writeFileSync(join(plansDir, name), text);
+  const specs: Specs = loadSpecs(servicesDir, plansDir);
+  assert.deepEqual(specs.problems.map(formatProblem), [], 'fixture YAML is valid');
+
+  const lines: string[] = [];
+  const destination = new Writable({
+    write(chunk: Buffer, _encoding, done) {
+      lines.push(chunk.toString());
+      done();
+    },
+  });
+  const logger = createLogger({ level: 'debug', destination });
+  const prefix = `t${process.pid}x${++stacks}`;
+  const redis = new Redis(options.redisUrl, { maxRetriesPerRequest: null });
+  const store = new RunStore({ redis, prefix, secretBox: createSecretBox(options.secretKey ?? null), logger });
+  const catalog: Catalog = { service: (name) => specs.services.get(name), plans: (service) => plansForService(specs, service) };
+  const defaultService = specs.services.size === 1 ? ([...specs.services.keys()][0] ?? null) : null;
+  const app: FastifyInstance = await buildApp({
+    planRuns: new PlanRuns(store, catalog),
+    catalog,
+    serviceNames: () => [...specs.services.keys()],
+    defaultService,
+    apiToken: options.apiToken ?? null,
+    logger,
+    ready: async () => (await redis.ping()) === 'PONG',
+  });
+
+  // Each coordinator gets connections of its own, as separate processes would.
+  const connections = Array.from({ length: options.coordinators ?? 1 }, () => new Redis(options.redisUrl, { maxRetriesPerRequest: null }));
+  const producers = connections.map((connection) => createProducer({ connection, prefix }));
+  const coordinators: Coordinator[] = connections.map((connection, i) =>
+    createCoordinator({
+      store: new RunStore({ redis: connection, prefix, secretBox: createSecretBox(options.secretKey ?? null), logger }),
+      producer: producers[i]!,
+      logger,
+      tickMs: 100,
+      reconcileMs: 1000,
+    }),
+  );
+  for (const coordinator of coordinators) await coordinator.start();
+
+  const nodes: NodeRef[] = [...specs.services.values()].flatMap((service) => [
+    ...Object.entries(service.pods).flatMap(([pod, spec]) => Array.from({ length: spec.count }, (_, index) => ({ service: service.name, pod, index }))),
+    { service: service.name, pod: null, index: null },
+  ]);
+  const agents: Agent[] = [];
+  const addAgent = (): Agent => {
+    const agent = createAgent({ connection: redis, prefix, store, services: specs.services, nodes, logger, heartbeatMs: 100, lockMs: 2000 });
+    agents.push(agent);
+    return agent;
+  };
+  if (options.agents ?? true) addAgent();
+
+  let closed = false;
+  const close = async (): Promise<void> => {
+    if (closed) return;
+    closed = true;
+    for (const agent of agents) await agent.close();
+    for (const coordinator of coordinators) await coordinator.stop();
+    for (const producer of producers) await producer.close();
+    await app.close();
+    for (const connection of connections) connection.disconnect();
+    redis.disconnect();
+  };
+
+  const plansPath = (plan: string, rest = ''): string => `/v1/plans/${plan}${rest}`;
+  return {
+    root,
+    specs,
+    prefix,
+    redis,
+    store,
+    app,
+    addAgent,
+    close,
+    logs: (): string => lines.join(''),
+    dataDir: (index: number, service = [...specs.services.keys()][0] ?? '', pod = 'node'): string =>
+      dataDirOf(specs.services.get(service)!, pod, index),
+    async start(plan: string, parameters: Record<string, unknown> = {}) {
+      return app.inject({ method: 'POST', url: plansPath(plan, '/start'), payload: parameters });
+    },
+    async post(plan: string, operation: string, query = '') {
+      return app.inject({ method: 'POST', url: plansPath(plan, `/${operation}${query}`) });
+    },
+    async status(plan: string): Promise<{ code: number; body: PlanInfo }> {
+      const response = await app.inject({ method: 'GET', url: plansPath(plan) });
+      return { code: response.statusCode, body: response.json<PlanInfo>() };
+    },
+    /** Polls the plan until `done` holds for its tree. */
+    async waitPlan(plan: string, what: string, done: (tree: PlanInfo) => boolean, timeoutMs = 20_000): Promise<PlanInfo> {
+      return waitFor(
+        `${plan}: ${what}`,
+        async () => {
+          const response = await app.inject({ method: 'GET', url: plansPath(plan) });
+          const tree = response.json<PlanInfo>();
+          return done(tree) ? tree : undefined;
+        },
+        timeoutMs,
+      );
+    },
+  };
+}
+
+export type Stack = Awaited<ReturnType<typeof startStack>>;
+
+/** The step of a tree by phase and step name. */
+export function stepOf(tree: PlanInfo, phase: string, step: string) {
+  const found = tree.phases.find((p) => p.name === phase)?.steps.find((s) => s.name === step);
+  assert.ok(found, `${phase} / ${step} is in the tree`);
+  return found;
+}
