@@ -29,6 +29,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     loggerInstance: deps.logger,
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: 64 * 1024,
+    // Unknown query keys are errors, not silently dropped.
+    ajv: { customOptions: { removeAdditional: false } },
   }) as unknown as FastifyInstance;
   for (const schema of SHARED_SCHEMAS) app.addSchema(schema);
   app.setErrorHandler(errorHandler);

@@ -5,8 +5,15 @@ import { closeOnSignals, startAgent, startApi, startCoordinator, type Part } fro
 import { createRuntime, localNodes, parseNode } from './runtime.js';
 import { validate } from './validate.js';
 
-const out = (text: string): void => void process.stdout.write(`${text}\n`);
-const err = (text: string): void => void process.stderr.write(`${text}\n`);
+export interface Io {
+  out: (text: string) => void;
+  err: (text: string) => void;
+}
+
+const stdio: Io = {
+  out: (text) => void process.stdout.write(`${text}\n`),
+  err: (text) => void process.stderr.write(`${text}\n`),
+};
 
 function defaultUrl(env: NodeJS.ProcessEnv): string {
   const host = env['HOST'] === undefined || env['HOST'] === '' || env['HOST'] === '0.0.0.0' || env['HOST'] === '::' ? '127.0.0.1' : env['HOST'];
@@ -27,7 +34,8 @@ async function runParts(start: (runtime: Awaited<ReturnType<typeof createRuntime
   await closeOnSignals(runtime, parts);
 }
 
-export function buildProgram(env: NodeJS.ProcessEnv = process.env): Command {
+export function buildProgram(env: NodeJS.ProcessEnv = process.env, io: Io = stdio): Command {
+  const { out, err } = io;
   const program = new Command('drplan')
     .description('DC/OS-style backup and restore plans over every node of a service')
     .showHelpAfterError()
@@ -87,8 +95,10 @@ export function buildProgram(env: NodeJS.ProcessEnv = process.env): Command {
   return program;
 }
 
-export async function main(argv: string[]): Promise<void> {
-  const program = buildProgram();
+/** Runs the CLI; sets process.exitCode rather than exiting, so callers and tests keep control. */
+export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env, io: Io = stdio): Promise<void> {
+  const program = buildProgram(env, io);
+  program.configureOutput({ writeOut: (text) => io.out(text.trimEnd()), writeErr: (text) => io.err(text.trimEnd()) });
   try {
     await program.parseAsync(argv);
   } catch (error) {
@@ -96,9 +106,7 @@ export async function main(argv: string[]): Promise<void> {
       process.exitCode = error.exitCode;
       return;
     }
-    err(isAppError(error) ? `Error: ${error.message}` : `Error: ${errorMessage(error)}`);
+    io.err(isAppError(error) ? `Error: ${error.message}` : `Error: ${errorMessage(error)}`);
     process.exitCode = 1;
   }
 }
-
-await main(process.argv);

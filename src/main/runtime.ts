@@ -4,7 +4,7 @@ import { Redis } from 'ioredis';
 import { formatProblem, loadConfig, loadSpecs, plansForService, type Config, type Specs } from '../config/index.js';
 import { dataDirOf, type ServiceSpec } from '../engine/index.js';
 import { RunStore, type Catalog } from '../runs/index.js';
-import { AppError, createLogger, createSecretBox, type Logger } from '../shared/index.js';
+import { AppError, createLogger, createSecretBox, type Logger, type LoggerOptions } from '../shared/index.js';
 import type { NodeRef } from '../workers/index.js';
 
 /** What every long-running process shares: config, YAML, logger, one Redis connection, the run store. */
@@ -39,9 +39,18 @@ export function loadSetup(env: NodeJS.ProcessEnv = process.env): { config: Reado
   return { config, specs, defaultService };
 }
 
-export async function createRuntime(env: NodeJS.ProcessEnv = process.env): Promise<Runtime> {
+export interface RuntimeOptions {
+  /** Where log lines go. @defaultValue stdout */
+  logDestination?: LoggerOptions['destination'];
+}
+
+export async function createRuntime(env: NodeJS.ProcessEnv = process.env, options: RuntimeOptions = {}): Promise<Runtime> {
   const { config, specs, defaultService } = loadSetup(env);
-  const logger = createLogger({ level: config.logLevel, secretNames: secretNamesOf(specs) });
+  const logger = createLogger({
+    level: config.logLevel,
+    secretNames: secretNamesOf(specs),
+    ...(options.logDestination === undefined ? {} : { destination: options.logDestination }),
+  });
   // BullMQ workers share this connection, so it must retry forever rather than fail commands.
   const redis = new Redis(config.redisUrl, { maxRetriesPerRequest: null, lazyConnect: true });
   redis.on('error', (error: Error) => logger.warn({ err: error.message }, 'redis connection error'));
