@@ -3,15 +3,15 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync } from 'node:fs';
 import { createServer } from 'node:net';
-import { join, relative } from 'node:path';
+import { join, relative, resolve } from 'node:path';
 import { pino } from 'pino';
 import { dataDirOf } from '../src/engine/index.js';
 import { closeOnSignals, startAgent, startApi, startCoordinator } from '../src/main/processes.js';
 import { createRuntime, localNodes } from '../src/main/runtime.js';
 import { writeDataset } from './lib/dataset.js';
 
-const root = join(import.meta.dirname, '..');
-const varDir = join(root, 'var');
+// Logs and the private Redis live in var/ beside services/ (the repository's, unless DRPLAN_SERVICES_DIR says otherwise).
+const varDir = resolve(process.env['DRPLAN_SERVICES_DIR'] ?? 'services', '..', 'var');
 
 function portFree(port: number): Promise<boolean> {
   return new Promise((resolve) => {

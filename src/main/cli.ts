@@ -1,4 +1,5 @@
 import { Command, CommanderError } from 'commander';
+import { assertSafeListen, loadConfig } from '../config/index.js';
 import { AppError, errorMessage, isAppError } from '../shared/index.js';
 import { addPlanCommands } from './plan-commands.js';
 import { closeOnSignals, startAgent, startApi, startCoordinator, type Part } from './processes.js';
@@ -21,8 +22,8 @@ function defaultUrl(env: NodeJS.ProcessEnv): string {
 }
 
 /** Starts long-running parts on one runtime and keeps them until a signal. */
-async function runParts(start: (runtime: Awaited<ReturnType<typeof createRuntime>>) => Promise<Part[]>): Promise<void> {
-  const runtime = await createRuntime();
+async function runParts(env: NodeJS.ProcessEnv, start: (runtime: Awaited<ReturnType<typeof createRuntime>>) => Promise<Part[]>): Promise<void> {
+  const runtime = await createRuntime(env);
   const parts: Part[] = [];
   try {
     parts.push(...(await start(runtime)));
@@ -44,26 +45,30 @@ export function buildProgram(env: NodeJS.ProcessEnv = process.env, io: Io = stdi
   program
     .command('serve')
     .description('API, dashboard, coordinator and an agent for every node whose data directory is on this host')
-    .action(() =>
-      runParts(async (runtime) => {
+    .action(() => {
+      assertSafeListen(loadConfig(env));
+      return runParts(env, async (runtime) => {
         const nodes = localNodes(runtime.specs.services.values());
         const coordinator = await startCoordinator(runtime);
         const agent = startAgent(runtime, nodes);
         const api = await startApi(runtime);
         out(`drplan is serving ${api.url} (agents for ${nodes.filter((n) => n.pod !== null).length} nodes)`);
         return [coordinator, agent, api];
-      }),
-    );
+      });
+    });
 
   program
     .command('api')
     .description('the REST API and dashboard only')
-    .action(() => runParts(async (runtime) => [await startApi(runtime)]));
+    .action(() => {
+      assertSafeListen(loadConfig(env));
+      return runParts(env, async (runtime) => [await startApi(runtime)]);
+    });
 
   program
     .command('coordinator')
     .description('the plan engine only; any number may run')
-    .action(() => runParts(async (runtime) => [await startCoordinator(runtime)]));
+    .action(() => runParts(env, async (runtime) => [await startCoordinator(runtime)]));
 
   program
     .command('agent')
@@ -72,7 +77,7 @@ export function buildProgram(env: NodeJS.ProcessEnv = process.env, io: Io = stdi
     .option('--node <index>', 'a node: an index, or <pod>-<index> (repeat)', (value: string, previous: string[]) => [...previous, value], [] as string[])
     .option('--all-nodes', 'every node of the service')
     .action((o: { service: string; node: string[]; allNodes?: boolean }) =>
-      runParts((runtime) => {
+      runParts(env, (runtime) => {
         const service = runtime.specs.services.get(o.service);
         if (service === undefined) throw new AppError('CONFIG', `--service ${o.service}: no such service (${[...runtime.specs.services.keys()].join(', ')})`);
         if (o.node.length === 0 && o.allNodes !== true) throw new AppError('CONFIG', 'give --node <index> (repeatable) or --all-nodes');

@@ -56,12 +56,17 @@ export function hookTask(name: string, hook: HookSpec): Task {
       const cwd = context.dataDir !== null && existsSync(context.dataDir) ? context.dataDir : context.service.dir;
       const child = spawn(file ?? '/bin/sh', args, { cwd, env: hookEnvironment(context), detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
       let output = '';
-      const collect = (chunk: Buffer): void => {
-        output = (output + chunk.toString('utf8')).slice(-TAIL_BYTES);
+      const started = Date.now();
+      const report = (): void => {
         const last = outputTail(output).split('\n').at(-1) ?? '';
         context.progress.message(`running ${name} for ${formatDuration((Date.now() - started) / 1000)}${last === '' ? '' : `: ${last}`}`);
       };
-      const started = Date.now();
+      const collect = (chunk: Buffer): void => {
+        output = (output + chunk.toString('utf8')).slice(-TAIL_BYTES);
+        report();
+      };
+      report();
+      const ticker = setInterval(report, 1000);
       child.stdout.on('data', collect);
       child.stderr.on('data', collect);
 
@@ -92,6 +97,7 @@ export function hookTask(name: string, hook: HookSpec): Task {
       if (context.signal.aborted) onAbort();
 
       const finish = (): void => {
+        clearInterval(ticker);
         clearTimeout(timeout);
         if (killTimer !== undefined) clearTimeout(killTimer);
         context.signal.removeEventListener('abort', onAbort);

@@ -44,7 +44,7 @@ export async function linkTree(source: string, target: string, signal: AbortSign
           if (!CANNOT_LINK.has((error as NodeJS.ErrnoException).code ?? '')) throw error;
           await copyFile(src, dst, constants.COPYFILE_FICLONE);
           await chmod(dst, fileInfo.mode & 0o7777);
-          await utimes(dst, fileInfo.atime, fileInfo.mtime);
+          await utimes(dst, fileInfo.atimeMs / 1000, fileInfo.mtimeMs / 1000);
           stats.copied += 1;
         }
         stats.files += 1;
@@ -53,7 +53,7 @@ export async function linkTree(source: string, target: string, signal: AbortSign
       } else if (entry.isSymbolicLink()) {
         const linkInfo = await lstat(src);
         await symlink(await readlink(src), dst);
-        await lutimes(dst, linkInfo.atime, linkInfo.mtime);
+        await lutimes(dst, linkInfo.atimeMs / 1000, linkInfo.mtimeMs / 1000);
         stats.links += 1;
       } else {
         stats.skipped += 1;
@@ -61,7 +61,7 @@ export async function linkTree(source: string, target: string, signal: AbortSign
     }
     // Listing and linking touched the directory: restore its own mode and times last.
     await chmod(to, info.mode & 0o7777);
-    await utimes(to, info.atime, info.mtime);
+    await utimes(to, info.atimeMs / 1000, info.mtimeMs / 1000);
   };
   await walk(source, target);
   return stats;

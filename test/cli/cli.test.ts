@@ -42,7 +42,7 @@ describe('drplan plan … over HTTP', () => {
   });
 
   it('lists plans and prints a never-run plan as a tree', async () => {
-    assert.deepEqual(JSON.parse((await cli('plan', 'list')).out), ['counting', 'crash', 'failing', 'flow', 'long', 'strict']);
+    assert.deepEqual(JSON.parse((await cli('plan', 'list')).out), ['counting', 'crash', 'failing', 'flow', 'hanging', 'long', 'strict']);
     const status = await cli('plan', 'status', 'flow');
     assert.equal(status.code, 0);
     assert.equal(
@@ -101,6 +101,16 @@ describe('drplan plan … over HTTP', () => {
 
     const missing = await cli('plan', 'status', 'nope');
     assert.deepEqual(missing, { code: 1, out: '', err: 'Error: Plan nope not found' });
+  });
+
+  it('refuses to serve beyond loopback without a token', async () => {
+    const bin = join(import.meta.dirname, '../../bin/drplan.js');
+    const refused = await promisify(execFile)(process.execPath, [bin, 'api'], { env: { PATH: process.env['PATH'], HOST: '0.0.0.0', REDIS_URL: redis.url } }).then(
+      () => assert.fail('should refuse'),
+      (error: { code: number; stderr: string }) => error,
+    );
+    assert.equal(refused.code, 1);
+    assert.match(refused.stderr, /^Error: refusing to listen on 0\.0\.0\.0 without DRPLAN_API_TOKEN/);
   });
 
   it('runs as the package bin, and says when the API is unreachable', async () => {

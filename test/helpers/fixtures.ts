@@ -20,6 +20,10 @@ hooks:
     command: 'echo "<img src=x onerror=alert(1)>"'
   tick:
     command: 'echo "$STEP_NAME start" >> "$DATA_DIR/../ticks.log"; sleep 3; echo "$STEP_NAME end" >> "$DATA_DIR/../ticks.log"'
+  hang:
+    command: 'echo "stuck"; sleep 30'
+    timeoutSeconds: 1
+    retryable: false
   dump-env:
     command: 'env > "$DATA_DIR/../env-$POD_INDEX.txt"'
 `;
@@ -56,6 +60,10 @@ parameters:
   PASSWORD: { required: true, secret: true }
 phases:
   - { name: env, strategy: parallel, pod: node, task: dump-env }
+`,
+  'hanging.yml': `name: hanging
+phases:
+  - { name: stuck, pod: node, task: hang }
 `,
   'counting.yml': `name: counting
 phases:

@@ -41,7 +41,7 @@ describe('REST API', () => {
     const plain = await stack.app.inject({ method: 'GET', url: '/v1/plans' });
     const scoped = await stack.app.inject({ method: 'GET', url: '/v1/service/svc/plans' });
     assert.equal(plain.statusCode, 200);
-    assert.deepEqual(plain.json(), ['counting', 'crash', 'failing', 'flow', 'long', 'strict']);
+    assert.deepEqual(plain.json(), ['counting', 'crash', 'failing', 'flow', 'hanging', 'long', 'strict']);
     assert.deepEqual(scoped.json(), plain.json());
     const tree = await stack.app.inject({ method: 'GET', url: '/v1/service/svc/plans/flow' });
     assert.equal(tree.statusCode, 202);

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { PLANS, SERVICE } from '../helpers/fixtures.js';
@@ -81,6 +81,37 @@ describe('running plans over three nodes', () => {
     assert.equal(stepOf((await stack.status('failing')).body, 'doomed', 'node-0:[fail]').attempts, 2, 'no attempt after ERROR');
   });
 
+  it('a hook that outlives its timeout is killed and its step fails with the reason', async () => {
+    assert.equal((await stack.start('hanging')).statusCode, 200);
+    const tree = await stack.waitPlan('hanging', 'ERROR', (t) => t.status === 'ERROR');
+    const step = stepOf(tree, 'stuck', 'node-0:[hang]');
+    assert.equal(step.message, 'hook hang timed out after 1s: stuck');
+    assert.equal(step.attempts, 1, 'retryable: false in the service file');
+    const took = ms(step.finishedAt) - ms(step.startedAt);
+    assert.ok(took >= 1000 && took < 4000, `killed after ${took} ms`);
+  });
+
+  it('a running step publishes its progress at least once a second', async () => {
+    assert.equal((await stack.start('long', { LABEL: 'y' })).statusCode, 200);
+    const tree = await stack.waitPlan('long', 'running', (t) => t.phases[0]!.steps.every((s) => s.status === 'STARTED'));
+    const runId = tree.runId!;
+    const stepId = tree.phases[0]!.steps[0]!.id;
+    const read = async (): Promise<{ at: number; message: string }> =>
+      JSON.parse((await stack.redis.hget(`${stack.prefix}:_run:${runId}:progress`, stepId)) ?? '{}') as { at: number; message: string };
+    const samples: Array<{ at: number; message: string }> = [];
+    for (let i = 0; i < 8; i += 1) {
+      samples.push(await read());
+      await sleep(300);
+    }
+    const times = [...new Set(samples.map((s) => s.at).filter((at) => at !== undefined))];
+    assert.ok(times.length >= 3, `heartbeats seen: ${times.length}`);
+    for (let i = 1; i < times.length; i += 1) assert.ok(times[i]! - times[i - 1]! <= 1000, `no gap over a second: ${JSON.stringify(samples)}`);
+    assert.match(samples.at(-1)!.message, /^running slow for [1-9]s$/);
+    const shown = (await stack.status('long')).body;
+    assert.match(stepOf(shown, 'wait', 'node-0:[slow]').message, /^running slow for \ds$/, 'the API shows the live message');
+    assert.equal((await stack.post('long', 'stop')).statusCode, 200);
+  });
+
   it('pause stops new steps while the running one finishes; resume carries on (208 when repeated)', async () => {
     assert.equal((await stack.start('flow', { MODE: 'serial' })).statusCode, 200);
     await stack.waitPlan('flow', 'first step running', (t) => stepOf(t, 'one-by-one', 'node-0:[work]').status === 'STARTED');
@@ -140,6 +171,7 @@ describe('running plans over three nodes', () => {
   });
 
   it('stop cancels running steps within 2 seconds and resets the plan', async () => {
+    for (let i = 0; i < 3; i += 1) rmSync(join(stack.dataDir(i), '..', `slow-${i}.pid`), { force: true });
     assert.equal((await stack.start('long', { TOKEN: 'hush' })).statusCode, 200);
     await stack.waitPlan('long', 'all three running', (t) => t.phases[0]!.steps.every((s) => s.status === 'STARTED'));
     const pids = await waitFor('pid files', () => {
