@@ -1,0 +1,4 @@
+export { packDirectory, estimateTarSize, type PackOptions, type PackResult, type PackStream } from './pack.js';
+export { unpackArchive, entryProblem, type UnpackOptions, type UnpackResult } from './unpack.js';
+export { Digest } from './digest.js';
+export { parseManifest, manifestKey, nodeKey, MANIFEST_FORMAT, ManifestSchema, type Manifest, type ManifestNode } from './manifest.js';
