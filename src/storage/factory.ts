@@ -1,0 +1,43 @@
+import { AppError } from '../shared/index.js';
+import { createFsStore } from './fs-store.js';
+import { createS3Store } from './s3-store.js';
+import type { BlobStore, StorageKind } from './types.js';
+
+/** Agent-level tuning of transfers (environment, not plan parameters). */
+export interface TransferSettings {
+  s3PartSizeMb: number;
+  s3QueueSize: number;
+}
+
+export const DEFAULT_TRANSFER_SETTINGS: TransferSettings = { s3PartSizeMb: 8, s3QueueSize: 4 };
+
+/** The plan parameter that holds the key prefix for each kind of storage. */
+export const PREFIX_PARAMETER: Record<StorageKind, string> = { s3: 'S3_PREFIX', azure: 'AZURE_BLOB_PREFIX', fs: 'FS_PREFIX' };
+
+function need(values: Record<string, string>, names: string[]): void {
+  const missing = names.filter((name) => values[name] === undefined || values[name] === '');
+  if (missing.length > 0) throw new AppError('CONFIG', `missing parameters for storage: ${missing.join(', ')}`);
+}
+
+/** Builds the store a plan's parameters describe. `values` holds parameters and secrets together. */
+export function createBlobStore(kind: StorageKind, values: Record<string, string>, settings: TransferSettings = DEFAULT_TRANSFER_SETTINGS): BlobStore {
+  switch (kind) {
+    case 's3':
+      need(values, ['AWS_REGION', 'S3_BUCKET_NAME', 'AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY']);
+      return createS3Store({
+        bucket: values['S3_BUCKET_NAME'] ?? '',
+        region: values['AWS_REGION'] ?? '',
+        endpoint: values['S3_ENDPOINT_URL'] === '' ? undefined : values['S3_ENDPOINT_URL'],
+        accessKeyId: values['AWS_ACCESS_KEY_ID'] ?? '',
+        secretAccessKey: values['AWS_SECRET_ACCESS_KEY'] ?? '',
+        sessionToken: values['AWS_SESSION_TOKEN'] === '' ? undefined : values['AWS_SESSION_TOKEN'],
+        partSizeMb: settings.s3PartSizeMb,
+        queueSize: settings.s3QueueSize,
+      });
+    case 'fs':
+      need(values, ['FS_ROOT']);
+      return createFsStore(values['FS_ROOT'] ?? '');
+    case 'azure':
+      throw new AppError('NOT_IMPLEMENTED', 'Azure Blob Storage is not implemented in this version of drplan');
+  }
+}
