@@ -62,6 +62,13 @@ export default tseslint.config(
   },
   ...MODULES.map(boundaryRule),
   {
+    files: ['src/**/*.ts'],
+    ignores: ['src/main/**', 'src/config/**'],
+    rules: {
+      'no-restricted-properties': ['error', { object: 'process', property: 'env', message: 'only main/ and config/ read the environment' }],
+    },
+  },
+  {
     files: ['test/**/*.ts'],
     rules: {
       '@typescript-eslint/no-floating-promises': [

@@ -8,6 +8,7 @@ import { errorHandler } from './errors.js';
 import { healthRoutes } from './routes/health.js';
 import { planRoutes } from './routes/plans.js';
 import { serviceRoutes } from './routes/services.js';
+import { snapshotRoutes } from './routes/snapshots.js';
 import { SHARED_SCHEMAS } from './schemas.js';
 
 export interface AppDeps {
@@ -68,6 +69,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     serviceOf: (request: FastifyRequest) => (request.params as { service: string }).service,
     tag: 'plans',
   });
+  await app.register(snapshotRoutes, { planRuns: deps.planRuns, defaultService });
   await app.register(serviceRoutes, { catalog: deps.catalog, serviceNames: deps.serviceNames, defaultService: deps.defaultService });
   await app.register(healthRoutes, { ready: deps.ready });
   app.get('/', { schema: { hide: true } }, (_request, reply) => reply.redirect('/docs'));

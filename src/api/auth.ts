@@ -3,11 +3,15 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 
 const digest = (text: string): Buffer => createHash('sha256').update(text).digest();
 
-/** onRequest hook: every /v1 call needs `Authorization: Bearer <token>`. */
+/**
+ * onRequest hook: every /v1 route needs `Authorization: Bearer <token>`. It goes by the route that
+ * matched, not the URL text, so percent-encoded paths (`/%761/plans`) cannot slip past.
+ */
 export function bearerAuth(token: string) {
   const expected = digest(token);
   return async (request: FastifyRequest, reply: FastifyReply): Promise<void> => {
-    if (!request.url.startsWith('/v1/') && request.url !== '/v1') return;
+    const route = request.routeOptions.url ?? '';
+    if (!route.startsWith('/v1/')) return;
     const header = request.headers.authorization ?? '';
     const match = /^Bearer\s+(.+)$/i.exec(header);
     if (match?.[1] !== undefined && timingSafeEqual(digest(match[1].trim()), expected)) return;

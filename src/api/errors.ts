@@ -11,6 +11,11 @@ const STATUS: Partial<Record<ErrorCode, number>> = {
   UNAVAILABLE: 503,
 };
 
+/** ioredis failing a command because the server is unreachable (the API's connection fails fast). */
+function redisUnreachable(error: Error): boolean {
+  return error.name === 'MaxRetriesPerRequestError' || /Stream isn't writeable|Connection is closed|ECONNREFUSED|ETIMEDOUT|ECONNRESET/.test(error.message);
+}
+
 export function errorHandler(error: FastifyError | Error, request: FastifyRequest, reply: FastifyReply): void {
   if (isAppError(error) && STATUS[error.code] !== undefined) {
     const body: Record<string, unknown> = { error: error.code, message: error.message };
@@ -24,6 +29,11 @@ export function errorHandler(error: FastifyError | Error, request: FastifyReques
     const fastifyCode = (error as FastifyError).code;
     const message = fastifyCode === 'FST_ERR_CTP_INVALID_JSON_BODY' || error instanceof SyntaxError ? `body is not valid JSON: ${error.message}` : error.message;
     void reply.code(status).send({ error: status === 401 ? 'UNAUTHORIZED' : 'BAD_REQUEST', message });
+    return;
+  }
+  if (redisUnreachable(error)) {
+    request.log.warn({ err: error.message }, 'redis unreachable');
+    void reply.code(503).send({ error: 'UNAVAILABLE', message: 'Redis is unreachable: run state cannot be read or changed; try again shortly' });
     return;
   }
   request.log.error({ err: error }, 'request failed');

@@ -94,10 +94,11 @@ export const StepQuery = Type.Object(
 export const SnapshotSchema = Type.Object(
   {
     name: Type.String(),
+    service: Type.String(),
     plan: Type.String(),
     runId: Type.String(),
     storage: Type.String({ examples: ['s3', 'azure'] }),
-    location: Type.String({ description: 'bucket or container' }),
+    location: Type.String({ description: 'the bucket or container' }),
     created: Type.String({ format: 'date-time' }),
     bytes: Type.Number(),
     nodes: Type.Integer(),

@@ -17,6 +17,11 @@ export interface Config {
   logLevel: string;
   /** How long a worker's hold on a step lasts without renewal: a dead agent's step is taken over after this. */
   workerLockMs: number;
+  /** gzip level of backups. */
+  gzipLevel: number;
+  /** S3 multipart part size and parts in flight: an upload holds about size × (queue + 1) in memory. */
+  s3PartSizeMb: number;
+  s3QueueSize: number;
 }
 
 const LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
@@ -48,7 +53,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd: string = p
   };
 
   const redisUrl = text('REDIS_URL', 'redis://127.0.0.1:6379');
-  if (!/^rediss?:\/\//.test(redisUrl)) problems.push(`REDIS_URL must start with redis:// or rediss://, got '${redisUrl}'`);
+  if (!/^rediss?:\/\//.test(redisUrl)) {
+    const shown = redisUrl.includes('@') ? `***@${redisUrl.split('@').pop() ?? ''}` : redisUrl;
+    problems.push(`REDIS_URL must start with redis:// or rediss://, got '${shown}'`);
+  }
 
   let secretKey: Buffer | null = null;
   const rawKey = optional('DRPLAN_SECRET_KEY');
@@ -80,6 +88,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd: string = p
     queuePrefix,
     logLevel,
     workerLockMs: integer('DRPLAN_WORKER_LOCK_SECONDS', 30, 1, 3600) * 1000,
+    gzipLevel: integer('DRPLAN_GZIP_LEVEL', 6, 1, 9),
+    s3PartSizeMb: integer('DRPLAN_S3_PART_SIZE_MB', 8, 5, 5120),
+    s3QueueSize: integer('DRPLAN_S3_QUEUE_SIZE', 4, 1, 64),
   };
   if (problems.length > 0) {
     throw new AppError('CONFIG', `invalid environment:\n${problems.map((p) => `  - ${p}`).join('\n')}`);

@@ -65,21 +65,19 @@ export const HookSchema = Type.Object(
   { additionalProperties: false },
 );
 
+export const PodSchema = Type.Object(
+  {
+    count: Type.Integer({ minimum: 1, maximum: 1000 }),
+    dataDir: Type.String({ minLength: 1 }),
+  },
+  { additionalProperties: false },
+);
+
 export const ServiceSchema = Type.Object(
   {
     name: Type.String(NAME),
     description: Type.Optional(Type.String()),
-    pods: Type.Record(
-      Type.String(),
-      Type.Object(
-        {
-          count: Type.Integer({ minimum: 1, maximum: 1000 }),
-          dataDir: Type.String({ minLength: 1 }),
-        },
-        { additionalProperties: false },
-      ),
-      { minProperties: 1 },
-    ),
+    pods: Type.Record(Type.String(), PodSchema, { minProperties: 1 }),
     hooks: Type.Optional(Type.Record(Type.String(), HookSchema)),
   },
   { additionalProperties: false },

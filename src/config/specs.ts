@@ -12,7 +12,9 @@ import {
   type PodSpec,
   type ServiceSpec,
 } from '../engine/index.js';
-import { PlanSchema, ServiceSchema, type PlanDocument, type ServiceDocument } from './schemas.js';
+import { own } from '../shared/index.js';
+import { Value } from '@sinclair/typebox/value';
+import { HookSchema, ParameterSchema, PhaseSchema, PlanSchema, PodSchema, ServiceSchema, type PlanDocument, type ServiceDocument } from './schemas.js';
 import { YamlFile, type SpecProblem } from './yaml-document.js';
 
 export const DEFAULT_RETRY = { attempts: 3, backoffSeconds: 10, maxBackoffSeconds: 300 } as const;
@@ -40,6 +42,7 @@ function yamlFiles(dir: string, problems: SpecProblem[]): string[] {
 }
 
 function checkName(yaml: YamlFile, name: string, kind: string): void {
+  if (name === '') return;
   const expected = basename(yaml.file, extname(yaml.file));
   if (name !== expected) yaml.problem(['name'], `${kind} name '${name}' must match its file name '${expected}'`);
 }
@@ -96,14 +99,49 @@ function toParameter(yaml: YamlFile, name: string, raw: NonNullable<PlanDocument
   return spec;
 }
 
-function toPlan(yaml: YamlFile, doc: PlanDocument): PlanSpec {
+/**
+ * The parts of a document that passed their own schema, so that the meaning checks can run (and
+ * report) even when something else in the file is malformed. Phases keep their positions.
+ */
+function salvagePlan(data: unknown): { doc: PlanDocument; skip: Set<number> } | undefined {
+  if (typeof data !== 'object' || data === null || Array.isArray(data)) return undefined;
+  const d = data as Record<string, unknown>;
+  const props = PlanSchema.properties;
+  const entries = (value: unknown): Array<[string, unknown]> =>
+    typeof value === 'object' && value !== null && !Array.isArray(value) ? Object.entries(value) : [];
+  const phases = Array.isArray(d['phases']) ? (d['phases'] as unknown[]) : [];
+  const skip = new Set(phases.flatMap((phase, i) => (Value.Check(PhaseSchema, phase) ? [] : [i])));
+  const doc: PlanDocument = {
+    name: typeof d['name'] === 'string' ? d['name'] : '',
+    parameters: Object.fromEntries(entries(d['parameters']).filter(([, v]) => Value.Check(ParameterSchema, v))) as PlanDocument['parameters'],
+    phases: phases as PlanDocument['phases'],
+  };
+  if (Value.Check(props.strategy, d['strategy'])) doc.strategy = d['strategy'];
+  if (Value.Check(props.requireOneOf, d['requireOneOf'])) doc.requireOneOf = d['requireOneOf'];
+  if (Value.Check(props.retry, d['retry'])) doc.retry = d['retry'];
+  return { doc, skip };
+}
+
+function salvageService(data: unknown): ServiceDocument | undefined {
+  if (typeof data !== 'object' || data === null || Array.isArray(data)) return undefined;
+  const d = data as Record<string, unknown>;
+  const entries = (value: unknown): Array<[string, unknown]> =>
+    typeof value === 'object' && value !== null && !Array.isArray(value) ? Object.entries(value) : [];
+  return {
+    name: typeof d['name'] === 'string' ? d['name'] : '',
+    pods: Object.fromEntries(entries(d['pods']).filter(([, v]) => Value.Check(PodSchema, v))) as ServiceDocument['pods'],
+    hooks: Object.fromEntries(entries(d['hooks']).filter(([, v]) => Value.Check(HookSchema, v))) as ServiceDocument['hooks'],
+  };
+}
+
+function toPlan(yaml: YamlFile, doc: PlanDocument, skip: ReadonlySet<number> = new Set()): PlanSpec {
   checkName(yaml, doc.name, 'plan');
   const parameters: Record<string, ParameterSpec> = {};
   for (const [name, raw] of Object.entries(doc.parameters ?? {})) parameters[name] = toParameter(yaml, name, raw);
 
   const checkStrategy = (text: string, path: Array<string | number>): void => {
     for (const name of templateNames(text)) {
-      const spec = parameters[name];
+      const spec = own(parameters, name);
       if (spec === undefined) yaml.problem(path, `{{${name}}} is not a declared parameter`);
       else if (spec.secret) yaml.problem(path, `{{${name}}} is secret and cannot set a strategy`);
       else if (!spec.required && spec.default === undefined) yaml.problem(path, `{{${name}}} needs a default or required: true to set a strategy`);
@@ -116,6 +154,7 @@ function toPlan(yaml: YamlFile, doc: PlanDocument): PlanSpec {
 
   const seen = new Set<string>();
   doc.phases.forEach((phase, index) => {
+    if (skip.has(index)) return;
     if (seen.has(phase.name)) yaml.problem(['phases', index, 'name'], `phase name '${phase.name}' is used twice`);
     seen.add(phase.name);
     checkStrategy(phase.strategy ?? 'serial', ['phases', index, 'strategy']);
@@ -123,7 +162,7 @@ function toPlan(yaml: YamlFile, doc: PlanDocument): PlanSpec {
   });
   (doc.requireOneOf ?? []).forEach((group, i) =>
     group.forEach((name, j) => {
-      if (parameters[name] === undefined) yaml.problem(['requireOneOf', i, j], `${name} is not a declared parameter`);
+      if (own(parameters, name) === undefined) yaml.problem(['requireOneOf', i, j], `${name} is not a declared parameter`);
     }),
   );
 
@@ -136,7 +175,7 @@ function toPlan(yaml: YamlFile, doc: PlanDocument): PlanSpec {
     requireOneOf: doc.requireOneOf ?? [],
     strategy: doc.strategy ?? 'serial',
     retry,
-    phases: doc.phases.map((phase, index) => ({
+    phases: doc.phases.flatMap((phase, index) => (skip.has(index) ? [] : [{
       name: phase.name,
       strategy: phase.strategy ?? 'serial',
       ...(phase.pod === undefined ? {} : { pod: phase.pod }),
@@ -144,13 +183,20 @@ function toPlan(yaml: YamlFile, doc: PlanDocument): PlanSpec {
       optional: phase.optional ?? false,
       finally: phase.finally ?? false,
       line: yaml.lineOf(['phases', index]),
-    })),
+    }])),
     file: yaml.file,
   };
 }
 
-function load<T>(files: string[], problems: SpecProblem[], build: (yaml: YamlFile) => T | undefined, nameOf: (value: T) => string): Map<string, T> {
+/** Valid specs by name, and every spec that could be built at all (for checks across files). */
+function load<T>(
+  files: string[],
+  problems: SpecProblem[],
+  build: (yaml: YamlFile) => T | undefined,
+  nameOf: (value: T) => string,
+): { valid: Map<string, T>; all: T[] } {
   const out = new Map<string, T>();
+  const all: T[] = [];
   for (const file of files) {
     const own: SpecProblem[] = [];
     let text: string;
@@ -162,42 +208,51 @@ function load<T>(files: string[], problems: SpecProblem[], build: (yaml: YamlFil
     }
     const value = build(new YamlFile(file, text, own));
     problems.push(...own);
-    if (value === undefined || own.length > 0) continue;
+    if (value === undefined) continue;
+    all.push(value);
+    if (own.length > 0) continue;
     if (out.has(nameOf(value))) problems.push({ file, line: 1, message: `name '${nameOf(value)}' is used by another file` });
     else out.set(nameOf(value), value);
   }
-  return out;
+  return { valid: out, all };
 }
 
 /** Reads and checks every service and plan file. Nothing is thrown: problems are collected. */
 export function loadSpecs(servicesDir: string, plansDir: string): Specs {
   const problems: SpecProblem[] = [];
-  const services = load(
+  const { valid: services } = load(
     yamlFiles(servicesDir, problems),
     problems,
-    (yaml) => (yaml.validate(ServiceSchema) ? toService(yaml, yaml.data as ServiceDocument) : undefined),
+    (yaml) => {
+      const doc = yaml.validate(ServiceSchema) ? (yaml.data as ServiceDocument) : salvageService(yaml.data);
+      return doc === undefined ? undefined : toService(yaml, doc);
+    },
     (s) => s.name,
   );
-  const plans = load(
+  const { valid: plans, all: allPlans } = load(
     yamlFiles(plansDir, problems),
     problems,
-    (yaml) => (yaml.validate(PlanSchema) ? toPlan(yaml, yaml.data as PlanDocument) : undefined),
+    (yaml) => {
+      if (yaml.validate(PlanSchema)) return toPlan(yaml, yaml.data as PlanDocument);
+      const salvaged = salvagePlan(yaml.data);
+      return salvaged === undefined ? undefined : toPlan(yaml, salvaged.doc, salvaged.skip);
+    },
     (p) => p.name,
   );
   const unavailable = new Map<string, Map<string, string[]>>();
-  const fits = new Map<string, PhaseProblem[][]>();
+  const fits = new Map<PlanSpec, PhaseProblem[][]>();
   for (const service of services.values()) {
     const misfits = new Map<string, string[]>();
-    for (const plan of plans.values()) {
+    for (const plan of allPlans) {
       const reasons = phaseProblems(plan, service);
-      if (reasons.length > 0) misfits.set(plan.name, reasons.map((r) => r.message));
-      fits.set(plan.name, [...(fits.get(plan.name) ?? []), reasons]);
+      if (reasons.length > 0 && plans.get(plan.name) === plan) misfits.set(plan.name, reasons.map((r) => r.message));
+      fits.set(plan, [...(fits.get(plan) ?? []), reasons]);
     }
     unavailable.set(service.name, misfits);
   }
   // A plan no service can run is most likely a typo: report it where it is.
-  for (const plan of plans.values()) {
-    const perService = fits.get(plan.name) ?? [];
+  for (const plan of allPlans) {
+    const perService = fits.get(plan) ?? [];
     if (perService.length === 0 || perService.some((reasons) => reasons.length === 0)) continue;
     for (const reason of perService.flat()) {
       problems.push({ file: plan.file, line: reason.phase.line ?? 1, message: `${reason.message} (the plan fits no service)` });

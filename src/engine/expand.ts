@@ -1,3 +1,4 @@
+import { own } from '../shared/index.js';
 import { renderTemplate, type ResolvedParameters } from './parameters.js';
 import { phasesFor } from './tasks.js';
 import type { PhaseState, PlanSpec, RunState, ServiceSpec, StepState, Strategy } from './types.js';
@@ -52,7 +53,7 @@ export function createRun(plan: PlanSpec, service: ServiceSpec, parameters: Reso
   const lenient = options.lenient ?? false;
   const phases: PhaseState[] = phasesFor(plan, service).map((spec) => {
     const pod = spec.pod ?? null;
-    const count = pod === null ? 1 : (service.pods[pod]?.count ?? 0);
+    const count = pod === null ? 1 : (own(service.pods, pod)?.count ?? 0);
     const steps = Array.from({ length: count }, (_, index) => {
       const podIndex = pod === null ? null : index;
       return newStep(options.newId(), stepName(spec.task, pod, podIndex, service.name), spec.task, pod, podIndex);
@@ -85,7 +86,7 @@ export function createRun(plan: PlanSpec, service: ServiceSpec, parameters: Reso
 
 /** A pod instance's data directory. */
 export function dataDirOf(service: ServiceSpec, pod: string, index: number): string {
-  const spec = service.pods[pod];
+  const spec = own(service.pods, pod);
   if (spec === undefined) throw new Error(`service ${service.name} has no pod ${pod}`);
   return spec.dataDir.replace(/\{\{\s*POD_INDEX\s*\}\}/g, String(index));
 }

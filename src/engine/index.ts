@@ -1,5 +1,5 @@
 export * from './types.js';
-export { aggregateStatus, strategyCandidates, phaseStatus, planStatus, planErrors, planCandidates, phaseCandidates, isActive, isInFlight } from './status.js';
+export { aggregateStatus, strategyCandidates, phaseStatus, planStatus, planErrors, planCandidates, phaseCandidates, isActive, isInFlight, isBusy } from './status.js';
 export { resolveParameters, renderTemplate, templateNames, PARAMETER_NAME, type ParameterProblem, type ResolvedParameters } from './parameters.js';
 export { createRun, stepName, dataDirOf, type CreateRunOptions } from './expand.js';
 export { BUILTIN_TASKS, isBuiltinTask, phaseProblems, phasesFor, type BuiltinTask, type PhaseProblem } from './tasks.js';
@@ -29,4 +29,4 @@ export {
   type OperationResult,
   type Target,
 } from './operations.js';
-export { planTree, type PlanTree, type PhaseTree, type StepTree, type LiveProgress } from './tree.js';
+export { planTree, maskedParameters, type PlanTree, type PhaseTree, type StepTree, type LiveProgress } from './tree.js';

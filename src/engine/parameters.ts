@@ -1,3 +1,4 @@
+import { own } from '../shared/index.js';
 import type { ParameterSpec, PlanSpec } from './types.js';
 import { STRATEGIES } from './types.js';
 
@@ -68,7 +69,7 @@ export function resolveParameters(
       problems.push({ parameter: name, message: 'is not a valid parameter name ([A-Za-z_][A-Za-z0-9_]*)' });
       continue;
     }
-    const spec = plan.parameters[name];
+    const spec = own(plan.parameters, name);
     if (spec === undefined) {
       problems.push({ parameter: name, message: `is not a parameter of plan ${plan.name}` });
       continue;
@@ -105,8 +106,10 @@ export function resolveParameters(
     }
   }
 
+  const flagged = new Set(problems.map((p) => p.parameter));
   for (const text of [plan.strategy, ...plan.phases.map((phase) => phase.strategy)]) {
     const names = templateNames(text);
+    if (names.some((name) => flagged.has(name))) continue;
     const rendered = renderTemplate(text, { ...values, ...secrets });
     if (names.length > 0 && !STRATEGIES.includes(rendered as never) && !rendered.includes('{{')) {
       for (const name of names) {

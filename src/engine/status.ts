@@ -45,6 +45,8 @@ export function strategyCandidates<T>(
 }
 
 export const isInFlight = (step: StepState): boolean => step.status === 'STARTING' || step.status === 'STARTED';
+/** In flight, or waiting for a retry that will come: its attempt cycle is not over. */
+export const isBusy = (step: StepState): boolean => isInFlight(step) || step.status === 'DELAYED';
 
 const stepComplete = (step: StepState): boolean => step.status === 'COMPLETE';
 /** DC/OS `PlanUtils.isEligible`: not complete and without errors. */
@@ -84,7 +86,7 @@ export function planCandidates(run: RunState): PhaseState[] {
   if (mainCandidates.length > 0) return mainCandidates;
   const mainSettled =
     main.every(phaseComplete) ||
-    (main.some(phaseHasErrors) && !main.some((phase) => phase.steps.some(isInFlight)));
+    (main.some(phaseHasErrors) && !main.some((phase) => phase.steps.some(isBusy)));
   if (!mainSettled) return [];
   return strategyCandidates(run.strategy, run.phases.filter((phase) => phase.finally), phaseComplete, phaseEligible);
 }
@@ -111,6 +113,7 @@ export function planErrors(run: RunState): string[] {
  */
 export function isActive(run: RunState): boolean {
   if (run.phases.some((phase) => phase.steps.some(isInFlight))) return true;
+  if (!run.stopped && !run.interrupted && run.phases.some((phase) => phase.steps.some(isBusy))) return true;
   if (run.stopped) return false;
   const status = planStatus(run);
   if (status === 'COMPLETE') return false;

@@ -1,3 +1,4 @@
+import { own } from '../shared/index.js';
 import type { PhaseSpec, PlanSpec, ServiceSpec } from './types.js';
 
 /**
@@ -29,10 +30,10 @@ export interface PhaseProblem {
 export function phaseProblems(plan: PlanSpec, service: ServiceSpec): PhaseProblem[] {
   const problems: PhaseProblem[] = [];
   for (const phase of plan.phases) {
-    if (phase.pod !== undefined && service.pods[phase.pod] === undefined) {
+    if (phase.pod !== undefined && own(service.pods, phase.pod) === undefined) {
       problems.push({ phase, message: `phase ${phase.name}: service ${service.name} has no pod '${phase.pod}'` });
     }
-    if (!isBuiltinTask(phase.task) && service.hooks[phase.task] === undefined && !phase.optional) {
+    if (!isBuiltinTask(phase.task) && own(service.hooks, phase.task) === undefined && !phase.optional) {
       problems.push({
         phase,
         message: `phase ${phase.name}: task '${phase.task}' is neither built in nor a hook of service ${service.name}`,
@@ -44,5 +45,5 @@ export function phaseProblems(plan: PlanSpec, service: ServiceSpec): PhaseProble
 
 /** Phases that run for this service: optional phases whose hook the service lacks are left out. */
 export function phasesFor(plan: PlanSpec, service: ServiceSpec): PlanSpec['phases'] {
-  return plan.phases.filter((phase) => !phase.optional || isBuiltinTask(phase.task) || service.hooks[phase.task] !== undefined);
+  return plan.phases.filter((phase) => !phase.optional || isBuiltinTask(phase.task) || own(service.hooks, phase.task) !== undefined);
 }

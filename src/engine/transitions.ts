@@ -1,5 +1,5 @@
 import { formatDuration } from '../shared/index.js';
-import { isInFlight, phaseCandidates, planCandidates } from './status.js';
+import { isInFlight, phaseCandidates, phaseHasErrors, planCandidates } from './status.js';
 import type { AttemptRef, Progress, RunState, StepState } from './types.js';
 
 /** Outcome of a step transition: the new run, or why the caller's view was stale. */
@@ -16,12 +16,17 @@ export function findStepById(run: RunState, stepId: string): StepState | undefin
 const isDue = (step: StepState, now: number): boolean =>
   step.status === 'PENDING' || (step.status === 'DELAYED' && (step.retryAt ?? 0) <= now);
 
-/** Steps to hand to workers now: candidates of candidate phases that are pending or due for a retry. */
+/**
+ * Steps to hand to workers now: candidates of candidate phases that are pending or due for a
+ * retry. A step already retrying finishes its attempts even after a sibling failed for good.
+ */
 export function dueSteps(run: RunState, now: number): StepState[] {
   if (run.interrupted || run.stopped) return [];
-  return planCandidates(run)
-    .filter((phase) => !phase.interrupted)
-    .flatMap((phase) => phaseCandidates(phase).filter((step) => isDue(step, now)));
+  const candidates = new Set(planCandidates(run).filter((phase) => !phase.interrupted));
+  const retries = run.phases
+    .filter((phase) => !candidates.has(phase) && !phase.interrupted && phaseHasErrors(phase))
+    .flatMap((phase) => phase.steps.filter((step) => step.status === 'DELAYED' && isDue(step, now)));
+  return [...[...candidates].flatMap((phase) => phaseCandidates(phase).filter((step) => isDue(step, now))), ...retries];
 }
 
 /** The earliest time a DELAYED step becomes due, if any. */

@@ -83,19 +83,24 @@ export function planTree(run: RunState, live: Record<string, LiveProgress>, runI
     bytesDone += step.progress.bytesDone;
     if (step.progress.bytesTotal !== null) bytesTotal = (bytesTotal ?? 0) + step.progress.bytesTotal;
   }
-  const parameters: Record<string, string> = { ...run.parameters };
-  for (const name of run.secretNames) parameters[name] = REDACTED;
   return {
     name: run.plan,
     service: run.service,
     runId,
     status,
     strategy: run.strategy,
-    parameters,
+    parameters: maskedParameters(run),
     startedAt: runId === null ? null : run.createdAt,
     finishedAt: run.finishedAt,
     errors: planErrors(run),
     progress: { bytesDone, bytesTotal },
     phases,
   };
+}
+
+/** The run's parameters as clients may see them: secret ones present but masked. */
+export function maskedParameters(run: Pick<RunState, 'parameters' | 'secretNames'>): Record<string, string> {
+  const parameters: Record<string, string> = { ...run.parameters };
+  for (const name of run.secretNames) parameters[name] = REDACTED;
+  return parameters;
 }

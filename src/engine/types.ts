@@ -141,3 +141,17 @@ export interface AttemptRef {
   gen: number;
   attempt: number;
 }
+
+/** A committed snapshot, as the catalogue lists it. */
+export interface SnapshotRecord {
+  name: string;
+  service: string;
+  plan: string;
+  runId: string;
+  storage: string;
+  location: string;
+  /** ISO time the manifest was written. */
+  created: string;
+  bytes: number;
+  nodes: number;
+}

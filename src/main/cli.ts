@@ -40,7 +40,9 @@ export function buildProgram(env: NodeJS.ProcessEnv = process.env, io: Io = stdi
   const program = new Command('drplan')
     .description('DC/OS-style backup and restore plans over every node of a service')
     .showHelpAfterError()
-    .exitOverride();
+    .exitOverride()
+    // Before any subcommand is added: they copy these settings when created.
+    .configureOutput({ writeOut: (text) => out(text.trimEnd()), writeErr: (text) => err(text.trimEnd()) });
 
   program
     .command('serve')
@@ -103,7 +105,6 @@ export function buildProgram(env: NodeJS.ProcessEnv = process.env, io: Io = stdi
 /** Runs the CLI; sets process.exitCode rather than exiting, so callers and tests keep control. */
 export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env, io: Io = stdio): Promise<void> {
   const program = buildProgram(env, io);
-  program.configureOutput({ writeOut: (text) => io.out(text.trimEnd()), writeErr: (text) => io.err(text.trimEnd()) });
   try {
     await program.parseAsync(argv);
   } catch (error) {

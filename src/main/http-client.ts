@@ -22,7 +22,8 @@ export class DrplanClient {
   }
 
   async request(method: 'GET' | 'POST', path: string, body?: unknown): Promise<Response> {
-    const url = new URL(path, this.options.url.endsWith('/') ? this.options.url : `${this.options.url}/`);
+    // Relative to the base, so a base with a path (behind a proxy: https://host/service/drplan) keeps it.
+    const url = new URL(path.replace(/^\//, ''), this.options.url.endsWith('/') ? this.options.url : `${this.options.url}/`);
     const headers: Record<string, string> = { accept: 'application/json' };
     if (this.options.token !== undefined && this.options.token !== '') headers['authorization'] = `Bearer ${this.options.token}`;
     if (body !== undefined) headers['content-type'] = 'application/json';

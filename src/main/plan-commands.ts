@@ -51,12 +51,13 @@ export function addPlanCommands(program: Command, out: Out, defaults: { url: str
       .command(name, { hidden: name === 'plans' })
       .description('list, inspect and operate plans over the REST API')
       .option('--url <url>', 'drplan API address', defaults.url)
-      .option('--token <token>', 'bearer token (default: $DRPLAN_API_TOKEN)', defaults.token)
+      // No commander default: it would print the token in --help.
+      .option('--token <token>', 'bearer token (default: $DRPLAN_API_TOKEN)')
       .option('--service <service>', 'service to address (default: the default service)')
       .option('--json', 'print the raw JSON response');
     const client = (command: Command): { client: DrplanClient; opts: GlobalOptions } => {
       const opts = command.optsWithGlobals<GlobalOptions>();
-      return { client: new DrplanClient({ url: opts.url, token: opts.token, service: opts.service }), opts };
+      return { client: new DrplanClient({ url: opts.url, token: opts.token ?? defaults.token, service: opts.service }), opts };
     };
     const json = (value: unknown): void => out(JSON.stringify(value, null, 2));
     /** Runs an operation and prints DC/OS's sentence for it, or the 208 notice. */

@@ -1,9 +1,10 @@
 import { readFileSync } from 'node:fs';
 import { buildApp } from '../api/index.js';
-import { assertSafeListen } from '../config/index.js';
 import { createProducer } from '../jobs/index.js';
-import { createCoordinator, PlanRuns } from '../runs/index.js';
+import { Redis } from 'ioredis';
+import { createCoordinator, PlanRuns, RunStore } from '../runs/index.js';
 import { errorMessage } from '../shared/index.js';
+import { inheritedEnvironment } from '../tasks/index.js';
 import { createAgent, type NodeRef } from '../workers/index.js';
 import type { Runtime } from './runtime.js';
 
@@ -20,21 +21,40 @@ const version = (): string => {
   }
 };
 
+/**
+ * The API gets a connection of its own that fails fast: while Redis is down requests answer 503
+ * at once instead of queueing until it is back.
+ */
 export async function startApi(runtime: Runtime): Promise<Part & { url: string }> {
-  assertSafeListen(runtime.config);
+  const redis = new Redis(runtime.config.redisUrl, { lazyConnect: true, maxRetriesPerRequest: 1, enableOfflineQueue: false, connectTimeout: 5000 });
+  let warned = false;
+  redis.on('error', (error: Error) => {
+    if (!warned) runtime.logger.warn({ err: error.message }, 'api: redis connection error');
+    warned = true;
+  });
+  redis.on('ready', () => (warned = false));
+  await redis.connect();
+  const store = new RunStore({ redis, prefix: runtime.config.queuePrefix, secretBox: runtime.secretBox, logger: runtime.logger });
   const app = await buildApp({
-    planRuns: new PlanRuns(runtime.store, runtime.catalog),
+    planRuns: new PlanRuns(store, runtime.catalog),
     catalog: runtime.catalog,
     serviceNames: () => [...runtime.specs.services.keys()],
     defaultService: runtime.defaultService,
     apiToken: runtime.config.apiToken,
     logger: runtime.logger,
-    ready: async () => (await runtime.redis.ping()) === 'PONG',
+    ready: () => Promise.race([redis.ping().then((pong) => pong === 'PONG'), new Promise<boolean>((resolve) => setTimeout(() => resolve(false), 1000).unref())]),
     version: version(),
   });
   const url = await app.listen({ host: runtime.config.host, port: runtime.config.port });
   runtime.logger.info({ url }, 'api listening');
-  return { name: 'api', url, close: () => app.close() };
+  return {
+    name: 'api',
+    url,
+    close: async () => {
+      await app.close();
+      redis.disconnect();
+    },
+  };
 }
 
 export async function startCoordinator(runtime: Runtime): Promise<Part> {
@@ -59,6 +79,11 @@ export function startAgent(runtime: Runtime, nodes: NodeRef[]): Part {
     nodes,
     logger: runtime.logger.child({ part: 'agent' }),
     lockMs: runtime.config.workerLockMs,
+    settings: {
+      gzipLevel: runtime.config.gzipLevel,
+      transfer: { s3PartSizeMb: runtime.config.s3PartSizeMb, s3QueueSize: runtime.config.s3QueueSize },
+      hookEnv: inheritedEnvironment(process.env),
+    },
   });
   return { name: 'agent', close: () => agent.close() };
 }
@@ -68,6 +93,7 @@ export function closeOnSignals(runtime: Runtime, parts: Part[]): Promise<void> {
   return new Promise((resolve) => {
     let closing = false;
     const shutdown = (signal: NodeJS.Signals): void => {
+      // A second signal while closing exits at once.
       if (closing) process.exit(130);
       closing = true;
       runtime.logger.info({ signal }, 'shutting down');
@@ -79,7 +105,7 @@ export function closeOnSignals(runtime: Runtime, parts: Part[]): Promise<void> {
         resolve();
       })();
     };
-    process.once('SIGINT', shutdown);
-    process.once('SIGTERM', shutdown);
+    process.on('SIGINT', shutdown);
+    process.on('SIGTERM', shutdown);
   });
 }

@@ -4,7 +4,7 @@ import { Redis } from 'ioredis';
 import { formatProblem, loadConfig, loadSpecs, plansForService, type Config, type Specs } from '../config/index.js';
 import { dataDirOf, type ServiceSpec } from '../engine/index.js';
 import { RunStore, type Catalog } from '../runs/index.js';
-import { AppError, createLogger, createSecretBox, type Logger, type LoggerOptions } from '../shared/index.js';
+import { AppError, createLogger, createSecretBox, own, type Logger, type LoggerOptions, type SecretBox } from '../shared/index.js';
 import type { NodeRef } from '../workers/index.js';
 
 /** What every long-running process shares: config, YAML, logger, one Redis connection, the run store. */
@@ -13,8 +13,10 @@ export interface Runtime {
   specs: Specs;
   catalog: Catalog;
   logger: Logger;
+  /** Retries commands until Redis is back: for the coordinator and agents, which just wait. */
   redis: Redis;
   store: RunStore;
+  secretBox: SecretBox;
   defaultService: string | null;
   close(): Promise<void>;
 }
@@ -63,7 +65,8 @@ export async function createRuntime(env: NodeJS.ProcessEnv = process.env, option
   if (config.secretKey === null) {
     logger.warn('DRPLAN_SECRET_KEY is not set: secret parameters are kept in Redis unencrypted, and only while their run needs them');
   }
-  const store = new RunStore({ redis, prefix: config.queuePrefix, secretBox: createSecretBox(config.secretKey), logger });
+  const secretBox = createSecretBox(config.secretKey);
+  const store = new RunStore({ redis, prefix: config.queuePrefix, secretBox, logger });
   const catalog: Catalog = {
     service: (name) => specs.services.get(name),
     plans: (service) => plansForService(specs, service),
@@ -75,6 +78,7 @@ export async function createRuntime(env: NodeJS.ProcessEnv = process.env, option
     logger,
     redis,
     store,
+    secretBox,
     defaultService,
     async close() {
       await redis.quit().catch(() => redis.disconnect());
@@ -112,7 +116,7 @@ export function parseNode(service: ServiceSpec, text: string): NodeRef {
   const pod = match?.[1] ?? (service.pods['node'] !== undefined ? 'node' : pods.length === 1 ? pods[0] : undefined);
   const index = Number(match?.[2]);
   if (match === null || pod === undefined) throw new AppError('CONFIG', `--node ${text}: give an index, or <pod>-<index> (pods: ${pods.join(', ')})`);
-  const spec = service.pods[pod];
+  const spec = own(service.pods, pod);
   if (spec === undefined) throw new AppError('CONFIG', `--node ${text}: service ${service.name} has no pod ${pod} (pods: ${pods.join(', ')})`);
   if (index >= spec.count) throw new AppError('CONFIG', `--node ${text}: pod ${pod} of service ${service.name} has instances 0 to ${spec.count - 1}`);
   return { service: service.name, pod, index };

@@ -11,6 +11,7 @@ export function createKeys(prefix: string) {
     secrets: (id: string): string => `${run(id)}:secrets`,
     lock: (service: string): string => `${prefix}:_svc:${service}:lock`,
     latest: (service: string, plan: string): string => `${prefix}:_svc:${service}:plan:${plan}`,
+    snapshots: (service: string): string => `${prefix}:_svc:${service}:snapshots`,
     active: `${prefix}:_active`,
     events: `${prefix}:_events`,
   };

@@ -13,6 +13,7 @@ import {
   type PlanTree,
   type RunState,
   type ServiceSpec,
+  type SnapshotRecord,
   type Target,
 } from '../engine/index.js';
 import { AppError } from '../shared/index.js';
@@ -68,6 +69,11 @@ export class PlanRuns {
     });
   }
 
+  /** Committed snapshots of a service, newest first. */
+  async snapshots(serviceName: string): Promise<SnapshotRecord[]> {
+    return this.store.snapshots(this.service(serviceName).name);
+  }
+
   /** The plan's latest run, or its never-run preview (all PENDING, `runId: null`). */
   async tree(serviceName: string, planName: string): Promise<PlanTree> {
     const plan = this.plan(serviceName, planName);
@@ -97,12 +103,6 @@ export class PlanRuns {
     const plan = this.plan(serviceName, planName);
     if (target.step !== undefined && target.phase === undefined) throw new AppError('BAD_REQUEST', 'Missing phase');
     const runId = await this.store.latestRunId(serviceName, plan.name);
-    if (runId === null) {
-      if (operation === 'stop') return { changed: true, message: `Received cmd: stop for plan ${plan.name} (it has not run)` };
-      if (operation === 'interrupt') return { changed: false, message: `plan ${plan.name} has not run` };
-      throw new AppError('CONFLICT', `plan ${plan.name} has not run yet: start it first`);
-    }
-    let outcome: OperationResult | undefined;
     const apply = (run: RunState): OperationResult => {
       switch (operation) {
         case 'stop':
@@ -117,6 +117,14 @@ export class PlanRuns {
           return forceCompleteRun(run, target, Date.now());
       }
     };
+    if (runId === null) {
+      // A plan that never ran is all PENDING: operations are checked against its preview (unknown
+      // phases are 404, pausing or resuming it does nothing), but nothing is run or completed.
+      const outcome = apply(this.preview(this.service(serviceName), plan));
+      if (operation === 'forceComplete') throw new AppError('CONFLICT', `plan ${plan.name} has not run yet: start it first`);
+      return operation === 'stop' ? { changed: true, message: outcome.message } : { changed: false, message: `plan ${plan.name} has not run yet` };
+    }
+    let outcome: OperationResult | undefined;
     const result = await this.store.update(runId, (run) => {
       outcome = apply(run);
       return outcome.changed ? outcome.run : null;

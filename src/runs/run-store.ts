@@ -8,6 +8,7 @@ import {
   type ResolvedParameters,
   type RunState,
   type ServiceSpec,
+  type SnapshotRecord,
   type StepState,
 } from '../engine/index.js';
 import { AppError, type Logger, type SecretBox } from '../shared/index.js';
@@ -41,6 +42,9 @@ export function stepToken(step: StepState): string {
   return step.status === 'STARTED' && step.owner !== null ? `${step.gen}.${step.attempts}.${step.owner}` : '';
 }
 
+const discarded = (runId: string): string =>
+  `the secret parameters of run ${runId} were discarded when it ended (set DRPLAN_SECRET_KEY to keep them, sealed); start the plan again`;
+
 export class RunStore {
   readonly keys: Keys;
   private readonly scripts: RunScripts;
@@ -67,21 +71,14 @@ export class RunStore {
     const k = this.keys;
     const [ok, other] = await this.scripts.startRun(
       [k.lock(service.name), k.active, k.latest(service.name, plan.name), k.run(id), k.secrets(id)],
-      [id, JSON.stringify(run), sealed, k.events],
+      [id, JSON.stringify(run), sealed, k.events, k.run('')],
     );
     if (ok !== 1) {
       const holder = await this.load(other);
       const what = holder === null ? `run ${other}` : `run ${other} of plan ${holder.plan}`;
       throw new AppError('CONFLICT', `service ${service.name} is busy: ${what} is active`, { details: { runId: other } });
     }
-    if (other !== '') await this.forget(other);
     return run;
-  }
-
-  /** Deletes a finished run's keys (a plan keeps only its latest run). */
-  private async forget(runId: string): Promise<void> {
-    const k = this.keys;
-    await this.options.redis.del(k.run(runId), k.tokens(runId), k.progress(runId), k.secrets(runId));
   }
 
   async load(runId: string): Promise<RunState | null> {
@@ -113,12 +110,7 @@ export class RunStore {
   async secrets(run: RunState): Promise<Record<string, string>> {
     if (run.secretNames.length === 0) return {};
     const sealed = await this.options.redis.get(this.keys.secrets(run.id));
-    if (sealed === null) {
-      throw new AppError(
-        'CONFIG',
-        `the secret parameters of run ${run.id} were discarded when it ended (set DRPLAN_SECRET_KEY to keep them, sealed); start the plan again`,
-      );
-    }
+    if (sealed === null) throw new AppError('CONFIG', discarded(run.id));
     return JSON.parse(this.options.secretBox.open(sealed)) as Record<string, string>;
   }
 
@@ -142,7 +134,9 @@ export class RunStore {
       if (was && !now) next.finishedAt = this.now();
       if (!was && now) {
         next.finishedAt = null;
-        if (next.secretNames.length > 0 && (await this.options.redis.exists(k.secrets(runId))) === 0) await this.secrets(next);
+        if (next.secretNames.length > 0 && (await this.options.redis.exists(k.secrets(runId))) === 0) {
+          throw new AppError('CONFLICT', `${discarded(runId)}: it cannot run again`);
+        }
       }
       const tokens: Record<string, string> = {};
       const before = new Map(run.phases.flatMap((p) => p.steps).map((s) => [s.id, stepToken(s)]));
@@ -163,6 +157,17 @@ export class RunStore {
       if (attempt > 3) await new Promise((resolve) => setTimeout(resolve, Math.random() * 10 * attempt));
     }
     throw new AppError('UNAVAILABLE', `run ${runId} is changing too fast to update; try again`, { retryable: true });
+  }
+
+  /** Adds a committed snapshot to its service's catalogue (which outlives runs). */
+  async recordSnapshot(record: SnapshotRecord): Promise<void> {
+    await this.options.redis.hset(this.keys.snapshots(record.service), `${record.storage}:${record.location}:${record.name}`, JSON.stringify(record));
+  }
+
+  /** The catalogue of a service, newest first. */
+  async snapshots(service: string): Promise<SnapshotRecord[]> {
+    const all = await this.options.redis.hvals(this.keys.snapshots(service));
+    return all.map((json) => JSON.parse(json) as SnapshotRecord).sort((a, b) => b.created.localeCompare(a.created));
   }
 
   /** Live progress from the worker holding a step. False: the step was reset, stopped or taken over. */

@@ -34,15 +34,20 @@ return {1}
 `;
 
 /**
- * Creates a run if the service lock is free, and points the plan at it.
+ * Creates a run if the service lock is free, points the plan at it and deletes the plan's previous
+ * run (a plan keeps only its latest run).
  * KEYS: lock, active, latest, run, secrets
- * ARGV: run id, json, sealed secrets ('' for none), channel
+ * ARGV: run id, json, sealed secrets ('' for none), channel, run key prefix
  * Returns {1, previous run id or ''} or {0, holder}.
  */
 const START = `
 local holder = redis.call('GET', KEYS[1])
 if holder then return {0, holder} end
 local previous = redis.call('GET', KEYS[3])
+if previous then
+  local old = ARGV[5] .. previous
+  redis.call('DEL', old, old .. ':tokens', old .. ':progress', old .. ':secrets')
+end
 redis.call('SET', KEYS[1], ARGV[1])
 redis.call('SADD', KEYS[2], ARGV[1])
 redis.call('SET', KEYS[3], ARGV[1])

@@ -1,11 +1,11 @@
 import { spawn } from 'node:child_process';
+import { StringDecoder } from 'node:string_decoder';
 import { existsSync } from 'node:fs';
 import type { HookSpec } from '../engine/index.js';
 import { AppError, formatDuration } from '../shared/index.js';
 import { snapshotDir, snapshotNameOf } from './paths.js';
 import type { Task, TaskContext } from './types.js';
 
-/** Variables a hook inherits from the agent; everything else (tokens, keys) stays out. */
 const INHERITED = ['PATH', 'HOME', 'LANG', 'LC_ALL', 'LC_CTYPE', 'TZ', 'TMPDIR', 'USER', 'LOGNAME', 'SHELL'];
 const TAIL_BYTES = 8192;
 const MESSAGE_CHARS = 600;
@@ -24,12 +24,18 @@ export function outputTail(text: string): string {
   return out;
 }
 
-export function hookEnvironment(context: TaskContext): Record<string, string> {
-  const env: Record<string, string> = {};
+/** The part of an agent's environment hooks may see; everything else (tokens, keys) stays out. */
+export function inheritedEnvironment(env: Readonly<Record<string, string | undefined>>): Record<string, string> {
+  const out: Record<string, string> = {};
   for (const name of INHERITED) {
-    const value = process.env[name];
-    if (value !== undefined) env[name] = value;
+    const value = env[name];
+    if (value !== undefined) out[name] = value;
   }
+  return out;
+}
+
+export function hookEnvironment(context: TaskContext): Record<string, string> {
+  const env: Record<string, string> = { ...context.settings.hookEnv };
   Object.assign(env, context.parameters);
   const name = snapshotNameOf(context);
   env['SERVICE_NAME'] = context.service.name;
@@ -56,13 +62,14 @@ export function hookTask(name: string, hook: HookSpec): Task {
       const cwd = context.dataDir !== null && existsSync(context.dataDir) ? context.dataDir : context.service.dir;
       const child = spawn(file ?? '/bin/sh', args, { cwd, env: hookEnvironment(context), detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
       let output = '';
+      const decoder = new StringDecoder('utf8');
       const started = Date.now();
       const report = (): void => {
         const last = outputTail(output).split('\n').at(-1) ?? '';
         context.progress.message(`running ${name} for ${formatDuration((Date.now() - started) / 1000)}${last === '' ? '' : `: ${last}`}`);
       };
       const collect = (chunk: Buffer): void => {
-        output = (output + chunk.toString('utf8')).slice(-TAIL_BYTES);
+        output = (output + decoder.write(chunk)).slice(-TAIL_BYTES);
         report();
       };
       report();
@@ -105,6 +112,14 @@ export function hookTask(name: string, hook: HookSpec): Task {
       child.on('error', (error) => {
         finish();
         reject(new AppError('CONFIG', `hook ${name} cannot start: ${error.message}`, { cause: error }));
+      });
+      // 'close' waits for stdout and stderr to end; a grandchild that escaped the process group
+      // could hold them open forever, so once the hook itself has exited, stop waiting soon.
+      child.on('exit', () => {
+        setTimeout(() => {
+          child.stdout.destroy();
+          child.stderr.destroy();
+        }, KILL_GRACE_MS).unref();
       });
       child.on('close', (code, signal) => {
         finish();

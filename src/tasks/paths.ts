@@ -11,9 +11,18 @@ export function snapshotDir(dataDir: string, snapshotName: string): string {
   return join(stagingRoot(dataDir), 'snapshots', snapshotName);
 }
 
-/** The snapshot a step works on: SNAPSHOT_NAME, or the run id for plans without one. */
+const SNAPSHOT_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
+
+/**
+ * The snapshot a step works on: SNAPSHOT_NAME, or the run id for plans without one. It becomes a
+ * directory and object key, so it is checked here whatever the plan's own pattern says.
+ */
 export function snapshotNameOf(context: Pick<TaskContext, 'parameters' | 'run'>): string {
-  return context.parameters['SNAPSHOT_NAME'] ?? context.run.id;
+  const name = context.parameters['SNAPSHOT_NAME'] ?? context.run.id;
+  if (!SNAPSHOT_NAME.test(name) || name.includes('..')) {
+    throw new AppError('CONFIG', `SNAPSHOT_NAME '${name}' is not a safe name: use letters, digits, '.', '_' and '-', starting with a letter or digit`);
+  }
+  return name;
 }
 
 export function requireDataDir(context: Pick<TaskContext, 'dataDir' | 'stepName'>): string {

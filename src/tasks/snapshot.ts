@@ -1,6 +1,6 @@
 import { constants } from 'node:fs';
-import { chmod, copyFile, link, lstat, lutimes, mkdir, opendir, readlink, rename, rm, rmdir, symlink, utimes } from 'node:fs/promises';
-import { join } from 'node:path';
+import { chmod, copyFile, link, lstat, lutimes, mkdir, opendir, readdir, readlink, rename, rm, rmdir, symlink, utimes } from 'node:fs/promises';
+import { basename, join } from 'node:path';
 import { AppError, formatBytes } from '../shared/index.js';
 import { requireDataDir, snapshotDir, snapshotNameOf } from './paths.js';
 import type { Task } from './types.js';
@@ -86,7 +86,9 @@ export const snapshotTask: Task = async (context) => {
     throw error;
   }
   const partial = `${target}.partial`;
-  await rm(partial, { recursive: true, force: true });
+  // One backup runs per service at a time, so any other snapshot here was left by a run that was
+  // stopped or failed before its cleanup: its hard links would pin old data, so it goes.
+  const stale = await removeAll(join(target, '..'), new Set([basename(target)]));
   await mkdir(join(target, '..'), { recursive: true });
   let last = 0;
   const stats = await linkTree(dataDir, partial, context.signal, (s) => {
@@ -100,17 +102,35 @@ export const snapshotTask: Task = async (context) => {
   });
   await rm(target, { recursive: true, force: true });
   await rename(partial, target);
-  return { message: `snapshot of ${describe(stats)} at ${target}`, result: { path: target, ...stats } };
+  const note = stale > 0 ? ` (removed ${stale} stale snapshot${stale === 1 ? '' : 's'})` : '';
+  return { message: `snapshot of ${describe(stats)} at ${target}${note}`, result: { path: target, ...stats } };
 };
 
-/** Removes the node's snapshot and drplan's directory beside the data if nothing else is in it. */
+/** Removes every entry of `dir` but those named in `keep`; returns how many went. */
+async function removeAll(dir: string, keep: ReadonlySet<string> = new Set()): Promise<number> {
+  let names: string[];
+  try {
+    names = await readdir(dir);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return 0;
+    throw error;
+  }
+  const gone = names.filter((name) => !keep.has(name));
+  for (const name of gone) await rm(join(dir, name), { recursive: true, force: true });
+  return gone.filter((name) => !name.endsWith('.partial')).length;
+}
+
+/**
+ * Removes the node's snapshot, and any a stopped run left behind, then drplan's directory beside
+ * the data if nothing else is in it.
+ */
 export const cleanupSnapshotTask: Task = async (context) => {
   const dataDir = requireDataDir(context);
   const target = snapshotDir(dataDir, snapshotNameOf(context));
+  const stale = await removeAll(join(target, '..'), new Set([basename(target)]));
   await rm(target, { recursive: true, force: true });
-  await rm(`${target}.partial`, { recursive: true, force: true });
   await removeEmptyParents(join(target, '..'), 2);
-  return { message: `removed ${target}` };
+  return { message: `removed ${target}${stale > 0 ? ` and ${stale} stale snapshot${stale === 1 ? '' : 's'}` : ''}` };
 };
 
 async function removeEmptyParents(dir: string, levels: number): Promise<void> {

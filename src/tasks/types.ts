@@ -1,4 +1,5 @@
-import type { Progress, RunState, ServiceSpec } from '../engine/index.js';
+import type { Progress, RunState, ServiceSpec, SnapshotRecord } from '../engine/index.js';
+import type { TransferSettings } from '../storage/index.js';
 import type { Logger } from '../shared/index.js';
 
 /** How a task tells its worker how far it got; the worker publishes it at least once a second. */
@@ -6,6 +7,21 @@ export interface ProgressReporter {
   bytes(done: number, total?: number | null): void;
   message(text: string): void;
 }
+
+/** Agent-level tuning (environment, not plan parameters). */
+export interface TaskSettings {
+  /** gzip level of backups, 1 (fast) to 9 (small). */
+  gzipLevel: number;
+  transfer: TransferSettings;
+  /** What hooks inherit from the agent's environment (PATH, HOME, locale): see `inheritedEnvironment`. */
+  hookEnv: Readonly<Record<string, string>>;
+}
+
+export const DEFAULT_TASK_SETTINGS: TaskSettings = {
+  gzipLevel: 6,
+  transfer: { s3PartSizeMb: 8, s3QueueSize: 4 },
+  hookEnv: { PATH: '/usr/local/bin:/usr/bin:/bin' },
+};
 
 /** Everything a task may use. Tasks touch only their node's data and the storage it names. */
 export interface TaskContext {
@@ -23,6 +39,7 @@ export interface TaskContext {
   signal: AbortSignal;
   progress: ProgressReporter;
   logger: Logger;
+  settings: TaskSettings;
 }
 
 export interface TaskOutput {
@@ -32,6 +49,8 @@ export interface TaskOutput {
   result?: unknown;
   /** Final byte counts, kept with the step. */
   progress?: Progress;
+  /** A snapshot this step committed, for the catalogue. */
+  catalog?: SnapshotRecord;
 }
 
 export type Task = (context: TaskContext) => Promise<TaskOutput>;

@@ -16,7 +16,7 @@ import {
 import { attemptRef, parseStepJob, queueAddress, queueLabel, type StepJob } from '../jobs/index.js';
 import { stepToken, type RunStore } from '../runs/index.js';
 import { AppError, errorMessage, isAppError, type Logger } from '../shared/index.js';
-import { resolveTask, type TaskContext } from '../tasks/index.js';
+import { DEFAULT_TASK_SETTINGS, resolveTask, type TaskContext, type TaskSettings } from '../tasks/index.js';
 import { ProgressTracker } from './progress.js';
 
 /** A queue an agent serves: a pod instance, or a service's service-wide steps (`pod` null). */
@@ -39,6 +39,8 @@ export interface AgentOptions {
   lockMs?: number;
   /** How often live progress is published (and cancellation noticed). @defaultValue 500 */
   heartbeatMs?: number;
+  /** Compression and transfer tuning. @defaultValue DEFAULT_TASK_SETTINGS */
+  settings?: TaskSettings;
 }
 
 export interface Agent {
@@ -116,6 +118,7 @@ export function createAgent(options: AgentOptions): Agent {
         signal: controller.signal,
         progress: tracker,
         logger: log,
+        settings: options.settings ?? DEFAULT_TASK_SETTINGS,
       };
       log.info('step started');
       const output = await resolveTask(service, data.task)(context);
@@ -123,6 +126,7 @@ export function createAgent(options: AgentOptions): Agent {
       const done = await transition(data.runId, (run) =>
         completeStep(run, ref, owner, { message: output.message, progress: output.progress ?? tracker.snapshot(Date.now()).progress, result: output.result }, Date.now()),
       );
+      if (done.ok && output.catalog !== undefined) await store.recordSnapshot(output.catalog);
       log.info({ recorded: done.ok }, 'step complete');
       return done.ok ? 'complete' : 'stale';
     } catch (error) {

@@ -103,6 +103,30 @@ describe('drplan plan … over HTTP', () => {
     assert.deepEqual(missing, { code: 1, out: '', err: 'Error: Plan nope not found' });
   });
 
+  it('never prints the token from the environment in help', async () => {
+    const out: string[] = [];
+    await main(['node', 'drplan', 'plan', '--help'], { DRPLAN_API_TOKEN: 'tok-in-env-123' }, { out: (t) => out.push(t), err: (t) => out.push(t) });
+    assert.match(out.join('\n'), /--token <token>/);
+    assert.doesNotMatch(out.join('\n'), /tok-in-env-123/);
+    process.exitCode = 0;
+  });
+
+  it('keeps a path in --url (behind a proxy)', async () => {
+    const { DrplanClient } = await import('../../src/main/http-client.js');
+    const seen: string[] = [];
+    const original = globalThis.fetch;
+    globalThis.fetch = ((input: URL) => {
+      seen.push(String(input));
+      return Promise.resolve(new Response('[]', { status: 200 }));
+    }) as typeof fetch;
+    try {
+      await new DrplanClient({ url: 'https://admin.example/service/drplan' }).request('GET', '/v1/plans');
+    } finally {
+      globalThis.fetch = original;
+    }
+    assert.deepEqual(seen, ['https://admin.example/service/drplan/v1/plans']);
+  });
+
   it('refuses to serve beyond loopback without a token', async () => {
     const bin = join(import.meta.dirname, '../../bin/drplan.js');
     const refused = await promisify(execFile)(process.execPath, [bin, 'api'], { env: { PATH: process.env['PATH'], HOST: '0.0.0.0', REDIS_URL: redis.url } }).then(

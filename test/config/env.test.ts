@@ -29,6 +29,12 @@ describe('environment', () => {
         return true;
       },
     );
+    assert.throws(() => loadConfig({ REDIS_URL: 'admin:hunter2@redis.internal:6379' }), (error: unknown) => {
+      assert.ok(error instanceof AppError);
+      assert.match(error.message, /got '\*\*\*@redis\.internal:6379'/);
+      assert.doesNotMatch(error.message, /hunter2/);
+      return true;
+    });
   });
 
   it('accepts a 32-byte base64 secret key', () => {

@@ -53,7 +53,7 @@ describe('loading services and plans', () => {
     assert.deepEqual(plansForService(specs, 'svc').map((p) => p.name), ['good']);
   });
 
-  it('reports every problem of a file at once, with its line', () => {
+  it('reports every problem of a file at once, with its line: shape and meaning together', () => {
     const found = problems({
       'plans/bad.yml': `name: bad
 colour: blue
@@ -69,6 +69,11 @@ phases:
     });
     assert.deepEqual(found, [
       "plans/bad.yml:2: unknown key 'colour'",
+      'plans/bad.yml:4: parameter X is required and also has a default: drop one',
+      'plans/bad.yml:5: secret parameter Y cannot have a default',
+      "plans/bad.yml:5: default 'c' is not in the enum",
+      "plans/bad.yml:6: parameter name '2BAD' must match [A-Za-z_][A-Za-z0-9_]*",
+      'plans/bad.yml:7: {{MISSING}} is not a declared parameter',
       "plans/bad.yml:9: phases.0.strategy: must be serial, parallel or a '{{PARAMETER}}' reference",
       "plans/bad.yml:10: unknown key 'extra'",
     ]);
@@ -117,7 +122,7 @@ phases:
     ]);
   });
 
-  it('checks services: data directories per instance, hook names', () => {
+  it('checks services: data directories per instance, hook names, all at once', () => {
     const found = problems({
       'services/other.yml': `name: other
 pods:
@@ -128,20 +133,10 @@ hooks:
 `,
     });
     assert.deepEqual(found, [
-      'services/other.yml:6: hooks.dump.command: must be a shell command string or a list of arguments',
-    ]);
-    const meaning = problems({
-      'services/other.yml': `name: other
-pods:
-  node: { count: 2, dataDir: '/data/shared/{{NODE}}' }
-hooks:
-  snapshot: { command: 'true' }
-`,
-    });
-    assert.deepEqual(meaning, [
       'services/other.yml:3: dataDir may only use {{POD_INDEX}}, not {{NODE}}',
       'services/other.yml:3: dataDir must contain {{POD_INDEX}}: the 2 instances need a directory each',
       "services/other.yml:5: hook 'snapshot' has the name of a built-in task",
+      'services/other.yml:6: hooks.dump.command: must be a shell command string or a list of arguments',
     ]);
   });
 

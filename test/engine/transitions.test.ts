@@ -6,6 +6,7 @@ import {
   dispatchStep,
   dueSteps,
   failStep,
+  isActive,
   planStatus,
   type AttemptRef,
   type RunState,
@@ -34,6 +35,21 @@ describe('step scheduling', () => {
       state = ok(completeStep(claimed.run, ref(claimed.run, claimed.step), 'w', { message: 'done' }, 1)).run;
     }
     assert.deepEqual(names(dueSteps(state, 0)), ['node-0:[snapshot]', 'node-1:[snapshot]', 'node-2:[snapshot]']);
+  });
+
+  it('a step waiting for its retry finishes its attempts after a sibling failed for good; cleanup waits for it', () => {
+    const state = run(plan([phase('work', { strategy: 'parallel' }), phase('clean', { finally: true, strategy: 'parallel' })]), service(3));
+    const [failed, retrying, waiting] = state.phases[0]!.steps;
+    failed!.status = 'ERROR';
+    retrying!.status = 'DELAYED';
+    retrying!.retryAt = 500;
+    assert.deepEqual(dueSteps(state, 100), [], 'not before its time, and nothing new in a failed phase');
+    assert.deepEqual(dueSteps(state, 500).map((s) => s.id), [retrying!.id]);
+    assert.equal(isActive(state), true, 'a retry is coming');
+    retrying!.status = 'COMPLETE';
+    assert.equal(waiting!.status, 'PENDING');
+    assert.deepEqual(names(dueSteps(state, 500)), ['node-0:[snapshot]', 'node-1:[snapshot]', 'node-2:[snapshot]'], 'now cleanup runs');
+    assert.equal(dueSteps(state, 500)[0]!.id, state.phases[1]!.steps[0]!.id);
   });
 
   it('a parallel plan works on every phase at once', () => {

@@ -1,3 +1,6 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+
 /** A three-node service whose hooks stand in for real work, and plans that exercise the engine. */
 export const SERVICE = `name: svc
 pods:
@@ -72,3 +75,22 @@ phases:
   - { name: once, task: count }
 `,
 };
+
+/** The repository's own plan files, by name. */
+export function shippedPlans(...names: string[]): Record<string, string> {
+  const dir = join(import.meta.dirname, '../../plans');
+  return Object.fromEntries(names.map((name) => [`${name}.yml`, readFileSync(join(dir, `${name}.yml`), 'utf8')]));
+}
+
+/** A service like demo: three nodes, data under $ROOT, the demo's schema hooks. */
+export const DEMO_LIKE = (name = 'svc', count = 3): string => `name: ${name}
+pods:
+  node:
+    count: ${count}
+    dataDir: $ROOT/${name}/node-{{POD_INDEX}}
+hooks:
+  backup-schema:
+    command: 'rm -f "$SNAPSHOT_DIR/SCHEMA" && echo "node $POD_INDEX of $SNAPSHOT_NAME" > "$SNAPSHOT_DIR/SCHEMA" && cat "$SNAPSHOT_DIR/SCHEMA"'
+  restore-schema:
+    command: 'cat "$DATA_DIR/SCHEMA"'
+`;

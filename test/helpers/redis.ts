@@ -22,8 +22,8 @@ export interface RedisServer {
 }
 
 /** A private redis-server on a free loopback port. Call stop() in an after hook. */
-export async function startRedis(): Promise<RedisServer> {
-  const port = await freePort();
+export async function startRedis(port?: number): Promise<RedisServer> {
+  port ??= await freePort();
   const dir = tempDir('drplan-redis-');
   const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir], {
     stdio: ['ignore', 'pipe', 'pipe'],

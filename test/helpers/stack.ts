@@ -10,6 +10,7 @@ import { dataDirOf } from '../../src/engine/index.js';
 import { createProducer } from '../../src/jobs/index.js';
 import { createCoordinator, PlanRuns, RunStore, type Catalog, type Coordinator } from '../../src/runs/index.js';
 import { createLogger, createSecretBox } from '../../src/shared/index.js';
+import { DEFAULT_TASK_SETTINGS, inheritedEnvironment } from '../../src/tasks/index.js';
 import { createAgent, type Agent, type NodeRef } from '../../src/workers/index.js';
 import { tempDir } from './tmp.js';
 import { waitFor } from './wait.js';
@@ -83,7 +84,17 @@ export async function startStack(options: StackOptions) {
   ]);
   const agents: Agent[] = [];
   const addAgent = (): Agent => {
-    const agent = createAgent({ connection: redis, prefix, store, services: specs.services, nodes, logger, heartbeatMs: 100, lockMs: 2000 });
+    const agent = createAgent({
+      connection: redis,
+      prefix,
+      store,
+      services: specs.services,
+      nodes,
+      logger,
+      heartbeatMs: 100,
+      lockMs: 2000,
+      settings: { ...DEFAULT_TASK_SETTINGS, hookEnv: inheritedEnvironment(process.env) },
+    });
     agents.push(agent);
     return agent;
   };
@@ -101,7 +112,11 @@ export async function startStack(options: StackOptions) {
     redis.disconnect();
   };
 
-  const plansPath = (plan: string, rest = ''): string => `/v1/plans/${plan}${rest}`;
+  // The service of the first file given is the one requests go to unless told otherwise.
+  const firstFile = Object.keys(options.services)[0] ?? '';
+  const firstService = [...specs.services.values()].find((s) => s.file.endsWith(`/${firstFile}`))?.name ?? '';
+  /** Requests go to the per-service routes, for the first service unless told otherwise. */
+  const plansPath = (plan: string, rest = '', service = firstService): string => `/v1/service/${service}/plans/${plan}${rest}`;
   return {
     root,
     specs,
@@ -112,24 +127,23 @@ export async function startStack(options: StackOptions) {
     addAgent,
     close,
     logs: (): string => lines.join(''),
-    dataDir: (index: number, service = [...specs.services.keys()][0] ?? '', pod = 'node'): string =>
-      dataDirOf(specs.services.get(service)!, pod, index),
-    async start(plan: string, parameters: Record<string, unknown> = {}) {
-      return app.inject({ method: 'POST', url: plansPath(plan, '/start'), payload: parameters });
+    dataDir: (index: number, service = firstService, pod = 'node'): string => dataDirOf(specs.services.get(service)!, pod, index),
+    async start(plan: string, parameters: Record<string, unknown> = {}, service?: string) {
+      return app.inject({ method: 'POST', url: plansPath(plan, '/start', service), payload: parameters });
     },
-    async post(plan: string, operation: string, query = '') {
-      return app.inject({ method: 'POST', url: plansPath(plan, `/${operation}${query}`) });
+    async post(plan: string, operation: string, query = '', service?: string) {
+      return app.inject({ method: 'POST', url: plansPath(plan, `/${operation}${query}`, service) });
     },
-    async status(plan: string): Promise<{ code: number; body: PlanInfo }> {
-      const response = await app.inject({ method: 'GET', url: plansPath(plan) });
+    async status(plan: string, service?: string): Promise<{ code: number; body: PlanInfo }> {
+      const response = await app.inject({ method: 'GET', url: plansPath(plan, '', service) });
       return { code: response.statusCode, body: response.json<PlanInfo>() };
     },
     /** Polls the plan until `done` holds for its tree. */
-    async waitPlan(plan: string, what: string, done: (tree: PlanInfo) => boolean, timeoutMs = 20_000): Promise<PlanInfo> {
+    async waitPlan(plan: string, what: string, done: (tree: PlanInfo) => boolean, timeoutMs = 20_000, service?: string): Promise<PlanInfo> {
       return waitFor(
         `${plan}: ${what}`,
         async () => {
-          const response = await app.inject({ method: 'GET', url: plansPath(plan) });
+          const response = await app.inject({ method: 'GET', url: plansPath(plan, '', service) });
           const tree = response.json<PlanInfo>();
           return done(tree) ? tree : undefined;
         },

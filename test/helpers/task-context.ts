@@ -1,6 +1,6 @@
 import type { RunState, ServiceSpec } from '../../src/engine/index.js';
 import { createLogger } from '../../src/shared/index.js';
-import type { TaskContext } from '../../src/tasks/index.js';
+import { DEFAULT_TASK_SETTINGS, inheritedEnvironment, type TaskContext } from '../../src/tasks/index.js';
 import { phase, plan, run, service } from './specs.js';
 
 /** A narrow stand-in for what a worker gives a task: enough to call one task directly. */
@@ -20,6 +20,7 @@ export function taskContext(overrides: Partial<TaskContext> & { dataDir: string 
     signal: new AbortController().signal,
     progress: { message: (text) => messages.push(text), bytes: (done, total) => bytes.push([done, total]) },
     logger: createLogger({ level: 'silent' }),
+    settings: { ...DEFAULT_TASK_SETTINGS, hookEnv: inheritedEnvironment(process.env) },
     ...overrides,
   };
   return { context, messages, bytes };

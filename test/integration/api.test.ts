@@ -81,6 +81,12 @@ describe('REST API', () => {
     );
   });
 
+  it('a start without a body is a start without parameters', async () => {
+    const response = await stack.app.inject({ method: 'POST', url: '/v1/plans/flow/start' });
+    assert.equal(response.statusCode, 200, response.body);
+    assert.equal((await stack.post('flow', 'stop')).statusCode, 200);
+  });
+
   it('malformed bodies are 400, never 500', async () => {
     const bad = await stack.app.inject({ method: 'POST', url: '/v1/plans/flow/start', headers: { 'content-type': 'application/json' }, payload: '{"MODE": ' });
     assert.equal(bad.statusCode, 400);
@@ -185,5 +191,44 @@ describe('REST API with a token', () => {
     assert.equal(right.statusCode, 200);
     assert.equal((await stack.app.inject({ method: 'GET', url: '/healthz' })).statusCode, 200);
     assert.doesNotMatch(stack.logs(), /s3cr3t-token/);
+  });
+
+  it('cannot be walked around with percent-encoded paths', async () => {
+    for (const url of ['/%761/plans', '/v%31/plans/flow', '/%76%31/service/svc/plans/flow', '/v1/plans/%66low', '/v1/%73napshots']) {
+      const response = await stack.app.inject({ method: 'GET', url });
+      assert.equal(response.statusCode, 401, url);
+    }
+    const start = await stack.app.inject({ method: 'POST', url: '/%761/plans/flow/start', payload: {} });
+    assert.equal(start.statusCode, 401);
+  });
+});
+
+describe('REST API without DRPLAN_SECRET_KEY', () => {
+  let redis: RedisServer;
+  let stack: Stack;
+  before(async () => {
+    redis = await startRedis();
+    stack = await startStack({ redisUrl: redis.url, services: { 'svc.yml': SERVICE }, plans: PLANS, secretKey: null });
+    for (let i = 0; i < 3; i += 1) mkdirSync(stack.dataDir(i), { recursive: true });
+  });
+  after(async () => {
+    await stack.close();
+    await redis.stop();
+  });
+
+  it('keeps secrets only while the run is active, then a continue or restart is refused with 409', async () => {
+    const started = await stack.start('long', { TOKEN: 'ephemeral-secret' });
+    const runId = started.json<{ runId: string }>().runId;
+    const key = `${stack.prefix}:_run:${runId}:secrets`;
+    assert.equal(await stack.redis.exists(key), 1, 'kept while the run needs it');
+    assert.equal((await stack.post('long', 'stop')).statusCode, 200);
+    assert.equal(await stack.redis.exists(key), 0, 'dropped when it ends');
+    for (const operation of ['continue', 'restart']) {
+      const response = await stack.post('long', operation);
+      assert.equal(response.statusCode, 409, operation);
+      assert.match(response.json<{ message: string }>().message, /were discarded when it ended \(set DRPLAN_SECRET_KEY to keep them, sealed\); start the plan again: it cannot run again$/);
+    }
+    assert.equal((await stack.start('flow')).statusCode, 200, 'the refused run holds no lock');
+    await stack.post('flow', 'stop');
   });
 });

@@ -201,6 +201,12 @@ describe('running plans over three nodes', () => {
     assert.deepEqual(body.phases.map((p) => p.steps.length), [3, 3, 1]);
     assert.equal(body.phases[2]!.steps[0]!.name, 'svc:[count]');
     assert.equal((await stack.post('counting', 'interrupt')).statusCode, 208);
-    assert.equal((await stack.post('counting', 'continue')).statusCode, 409);
+    assert.equal((await stack.post('counting', 'continue')).statusCode, 208);
+    assert.equal((await stack.post('counting', 'restart', '?phase=serial')).statusCode, 208);
+    assert.equal((await stack.post('counting', 'interrupt', '?phase=bogus')).statusCode, 404);
+    assert.equal((await stack.post('counting', 'restart', `?phase=serial&step=${encodeURIComponent('node-9:[count]')}`)).statusCode, 404);
+    assert.equal((await stack.post('counting', 'forceComplete')).statusCode, 409);
+    assert.equal((await stack.post('counting', 'stop')).statusCode, 200);
+    assert.equal((await stack.status('counting')).body.runId, null, 'still never run');
   });
 });

@@ -85,6 +85,8 @@ describe('several coordinators', () => {
   before(async () => {
     redis = await startRedis();
     stack = await startStack({ redisUrl: redis.url, services: { 'svc.yml': SERVICE }, plans: PLANS, coordinators: 3 });
+    // Two agents on every queue: a job added twice would run twice unless its id dedupes it.
+    stack.addAgent();
     for (let i = 0; i < 3; i += 1) mkdirSync(stack.dataDir(i), { recursive: true });
   });
   after(async () => {

@@ -1,21 +1,33 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { AppError } from '../../src/shared/index.js';
-import { hookTask, outputTail } from '../../src/tasks/index.js';
+import { hookTask, inheritedEnvironment, outputTail } from '../../src/tasks/index.js';
 import { taskContext } from '../helpers/task-context.js';
 import { tempDir } from '../helpers/tmp.js';
 
 describe('hooks', () => {
   it('run with the step variables and an allow-listed environment only', async () => {
-    process.env['DRPLAN_API_TOKEN'] = 'must-not-leak';
-    try {
-      const dir = tempDir();
-      const { context } = taskContext({ dataDir: dir, parameters: { SNAPSHOT_NAME: 's1', REGION: 'eu' } });
-      const output = await hookTask('env', { command: 'echo "$POD_INDEX|$SNAPSHOT_NAME|$DATA_DIR|$REGION|${DRPLAN_API_TOKEN:-none}|$(pwd)"', timeoutSeconds: 5, retryable: true })(context);
-      assert.equal(output.message, `0|s1|${dir}|eu|none|${dir}`);
-    } finally {
-      delete process.env['DRPLAN_API_TOKEN'];
-    }
+    const dir = tempDir();
+    const agentEnv = { PATH: process.env['PATH'], HOME: '/home/x', DRPLAN_API_TOKEN: 'must-not-leak', AWS_SECRET_ACCESS_KEY: 'nor-this' };
+    const { context } = taskContext({ dataDir: dir, parameters: { SNAPSHOT_NAME: 's1', REGION: 'eu' } });
+    context.settings = { ...context.settings, hookEnv: inheritedEnvironment(agentEnv) };
+    const command = 'echo "$POD_INDEX|$SNAPSHOT_NAME|$DATA_DIR|$REGION|${DRPLAN_API_TOKEN:-none}|${AWS_SECRET_ACCESS_KEY:-none}|$HOME|$(pwd)"';
+    const output = await hookTask('env', { command, timeoutSeconds: 5, retryable: true })(context);
+    assert.equal(output.message, `0|s1|${dir}|eu|none|none|/home/x|${dir}`);
+  });
+
+  it('finish when they exit even if something they started keeps their output open', async () => {
+    const { context } = taskContext({ dataDir: tempDir() });
+    const started = Date.now();
+    const output = await hookTask('daemon', { command: 'setsid sleep 30 & echo started', timeoutSeconds: 20, retryable: true })(context);
+    assert.equal(output.message, 'started');
+    assert.ok(Date.now() - started < 5000);
+  });
+
+  it('decode output split inside a character', async () => {
+    const { context } = taskContext({ dataDir: tempDir() });
+    const output = await hookTask('utf8', { command: "printf '\\303'; sleep 0.2; printf '\\251t\\303\\251\\n'", timeoutSeconds: 5, retryable: true })(context);
+    assert.equal(output.message, 'été');
   });
 
   it('run argument lists without a shell', async () => {

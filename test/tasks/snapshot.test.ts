@@ -33,12 +33,26 @@ describe('snapshot task', () => {
     assert.match(output.message, /^snapshot of 3 files \(4\.0 KiB\), 4 directories, 2 symlinks at /);
 
     writeFileSync(join(data, 'later'), 'new');
-    await snapshotTask(context);
+    mkdirSync(`${data}.drplan/snapshots/left-by-a-stopped-run/x`, { recursive: true });
+    const again = await snapshotTask(context);
+    assert.match(again.message, /\(removed 1 stale snapshot\)$/);
+    assert.ok(!existsSync(`${data}.drplan/snapshots/left-by-a-stopped-run`), 'stale snapshots do not pin old data');
     assert.ok(existsSync(join(snap, 'later')), 'running it again replaces the snapshot');
     assert.ok(!existsSync(`${snap}.partial`));
 
     await cleanupSnapshotTask(context);
     assert.ok(!existsSync(`${data}.drplan`), 'cleanup removes the snapshot and the empty staging directory');
+    assert.equal(readFileSync(join(data, 'a/b/data.bin')).length, 4096, 'the data is untouched');
+  });
+
+  it('refuses a snapshot name that would leave its directory', async () => {
+    const data = join(tempDir(), 'node-0');
+    fill(data);
+    for (const name of ['../../node-0', '..', '.hidden', 'a/b']) {
+      const { context } = taskContext({ dataDir: data, parameters: { SNAPSHOT_NAME: name } });
+      await assert.rejects(snapshotTask(context), /is not a safe name/);
+      await assert.rejects(cleanupSnapshotTask(context), /is not a safe name/);
+    }
     assert.equal(readFileSync(join(data, 'a/b/data.bin')).length, 4096, 'the data is untouched');
   });
 

@@ -1,7 +1,7 @@
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { Type, type TObject } from '@sinclair/typebox';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import { REDACTED } from '../../shared/index.js';
+import { maskedParameters } from '../../engine/index.js';
 import type { Operation, PlanRuns } from '../../runs/index.js';
 import { planHttpStatus, toPlanInfo } from '../plan-info.js';
 import { PhaseQuery, StepQuery } from '../schemas.js';
@@ -51,14 +51,18 @@ export function planRoutes(fastify: FastifyInstance, options: PlanRoutesOptions)
         tags,
         summary: 'Start a run with parameters; 409 while another backup or restore runs on the service',
         params: PlanParams,
-        body: Type.Optional(Type.Record(Type.String(), Type.Unknown(), { description: '{"PARAM": "value"}; {} when none' })),
+        body: Type.Record(Type.String(), Type.Unknown(), { description: '{"PARAM": "value"}; {} or no body when none' }),
         response: { 200: ref('Started'), ...errors },
+      },
+      // DC/OS wants `{}` for a plan without parameters; no body at all means the same here.
+      preValidation: (request, _reply, done) => {
+        request.body ??= {};
+        done();
       },
     },
     async (request) => {
-      const run = await planRuns.start(serviceOf(request), request.params.plan, request.body ?? {});
-      const parameters: Record<string, string> = { ...run.parameters };
-      for (const name of run.secretNames) parameters[name] = REDACTED;
+      const run = await planRuns.start(serviceOf(request), request.params.plan, request.body);
+      const parameters = maskedParameters(run);
       request.log.info({ service: run.service, plan: run.plan, runId: run.id, parameters }, 'plan started');
       return { message: `Received cmd: start ${run.plan} (run ${run.id})`, runId: run.id, parameters };
     },
