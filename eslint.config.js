@@ -47,7 +47,7 @@ function boundaryRule(module) {
 }
 
 export default tseslint.config(
-  { ignores: ['node_modules/', 'var/', 'test-artifacts/', 'src/dashboard/vendor/'] },
+  { ignores: ['node_modules/', 'var/', 'dist/', 'test-artifacts/', 'src/dashboard/vendor/'] },
   js.configs.recommended,
   ...tseslint.configs.recommendedTypeChecked,
   {

@@ -1,71 +1,35 @@
 // `npm run demo`: a working local stack from a fresh clone. Redis (REDIS_URL, or a private
 // redis-server), sample data for the three demo nodes, and `drplan serve` in this process.
-import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { join, relative, resolve } from 'node:path';
 import { pino } from 'pino';
 import { dataDirOf } from '../src/engine/index.js';
 import { closeOnSignals, startAgent, startApi, startCoordinator } from '../src/main/processes.js';
 import { createRuntime, localNodes } from '../src/main/runtime.js';
 import { writeDataset } from './lib/dataset.js';
+import { freePort, hasRedisServer, REDIS_INSTALL_HELP, startRedisServer, startS3rver } from './lib/services.js';
 
 // Logs and the private Redis live in var/ beside services/ (the repository's, unless DRPLAN_SERVICES_DIR says otherwise).
 const varDir = resolve(process.env['DRPLAN_SERVICES_DIR'] ?? 'services', '..', 'var');
 
-function portFree(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const server = createServer();
-    server.once('error', () => resolve(false));
-    server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
-  });
-}
-
-async function freePort(preferred: number): Promise<number> {
-  if (await portFree(preferred)) return preferred;
-  return new Promise((resolve) => {
-    const server = createServer();
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => resolve(typeof address === 'object' && address !== null ? address.port : preferred));
-    });
-  });
-}
-
-/** REDIS_URL if set; otherwise a redis-server of our own on a free port, stopped with the demo. */
+/** REDIS_URL if set; otherwise a redis-server of our own, stopped with the demo. */
 async function redis(): Promise<{ url: string; stop: () => void }> {
   const given = process.env['REDIS_URL'];
   if (given !== undefined && given !== '') return { url: given, stop: () => undefined };
-  if (spawnSync('redis-server', ['--version']).error !== undefined) {
-    process.stderr.write(
-      'The demo needs Redis: set REDIS_URL to a Redis you have, or install redis-server\n' +
-        '  Debian/Ubuntu: sudo apt-get install -y redis-server\n' +
-        '  macOS:         brew install redis\n',
-    );
+  if (!hasRedisServer()) {
+    process.stderr.write(`The demo needs Redis. ${REDIS_INSTALL_HELP}`);
     process.exit(1);
   }
-  const port = await freePort(6390);
-  const dir = join(varDir, 'redis');
-  mkdirSync(dir, { recursive: true });
-  const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', '', '--appendonly', 'yes', '--maxmemory-policy', 'noeviction'], {
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  await new Promise<void>((resolve, reject) => {
-    let out = '';
-    child.stdout.on('data', (chunk: Buffer) => {
-      out += chunk.toString();
-      if (out.includes('Ready to accept connections')) resolve();
-    });
-    child.once('exit', (code) => reject(new Error(`redis-server exited with code ${code}: ${out}`)));
-  });
-  process.on('exit', () => child.kill());
-  return { url: `redis://127.0.0.1:${port}`, stop: () => child.kill() };
+  return startRedisServer({ dir: join(varDir, 'redis'), port: 6390, appendonly: true });
 }
 
 const empty = (dir: string): boolean => !existsSync(dir) || readdirSync(dir).length === 0;
 
+const BUCKET = 'drplan-demo';
+
 async function main(): Promise<void> {
   const { url: redisUrl, stop: stopRedis } = await redis();
+  const storage = await startS3rver({ dir: join(varDir, 's3'), bucket: BUCKET, port: 4568 });
   const port = Number(process.env['PORT'] ?? (await freePort(8080)));
   mkdirSync(varDir, { recursive: true });
   const logFile = join(varDir, 'drplan.log');
@@ -84,26 +48,44 @@ async function main(): Promise<void> {
   const parts = [await startCoordinator(runtime), startAgent(runtime, nodes), await startApi(runtime)];
   const base = `http://127.0.0.1:${port}`;
   const cli = (args: string): string => `npx drplan ${args}${port === 8080 ? '' : ` --url ${base}`}`;
-  const show = (dir: string): string => relative(process.cwd(), dir) || '.';
+  const show = (dir: string): string => {
+    const rel = relative(process.cwd(), dir);
+    return rel.startsWith('..') ? dir : rel || '.';
+  };
+  const s3Params = { AWS_ACCESS_KEY_ID: 'S3RVER', AWS_SECRET_ACCESS_KEY: 'S3RVER', AWS_REGION: 'us-east-1', S3_BUCKET_NAME: BUCKET, S3_ENDPOINT_URL: storage.endpoint };
+  const flags = (extra: Record<string, string>): string =>
+    Object.entries({ SNAPSHOT_NAME: 'demo-1', ...s3Params, ...extra })
+      .map(([key, value]) => `-p ${key}=${value}`)
+      .join(' ');
+  const node1 = show(dataDirOf(service, 'node', 1));
   process.stdout.write(
     [
       '',
       'drplan demo is running',
       `  API:        ${base}   (OpenAPI: ${base}/docs)`,
       `  Redis:      ${redisUrl}`,
+      `  S3:         ${storage.endpoint}, bucket ${BUCKET} (s3rver, objects in ${show(join(varDir, 's3'))})`,
       `  nodes:      ${count} of service demo, data in ${show(dataDirOf(service, 'node', 0)).replace(/0$/, '{0..2}')}`,
       `  log:        ${show(logFile)}`,
       '',
-      'Try:',
-      `  ${cli('plan list')}`,
+      'Back up every node to the local S3 server, and follow it:',
+      `  ${cli(`plan start backup-s3 ${flags({})}`)}`,
       `  ${cli('plan status backup-s3')}`,
+      'or with curl:',
+      `  curl -s -X POST ${base}/v1/plans/backup-s3/start -H 'content-type: application/json' -d '${JSON.stringify({ SNAPSHOT_NAME: 'demo-1', ...s3Params })}'`,
       `  curl -s ${base}/v1/plans/backup-s3`,
+      '',
+      'Then lose a node and restore the snapshot (force: the other nodes still have data, which safe would refuse to replace):',
+      `  rm -rf ${node1}`,
+      `  ${cli(`plan start restore-s3 ${flags({ RESTORE_POLICY: 'force' })}`)}`,
+      `  ${cli('plan status restore-s3')}`,
       '',
       'Ctrl-C stops everything.',
       '',
     ].join('\n'),
   );
   await closeOnSignals(runtime, parts);
+  await storage.stop();
   stopRedis();
 }
 

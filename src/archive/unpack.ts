@@ -1,11 +1,12 @@
 import { chmod, utimes } from 'node:fs/promises';
 import { isAbsolute, join, posix, relative, resolve } from 'node:path';
-import { Transform, type Readable } from 'node:stream';
+import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createGunzip } from 'node:zlib';
 import { extract, type ReadEntry } from 'tar';
 import { AppError } from '../shared/index.js';
 import { Digest } from './digest.js';
+import { CHUNK } from './pack.js';
 
 export interface UnpackOptions {
   signal?: AbortSignal;
@@ -56,24 +57,30 @@ export function entryProblem(root: string, path: string, type: string, linkpath:
 export async function unpackArchive(source: Readable, dir: string, options: UnpackOptions = {}): Promise<UnpackResult> {
   const label = options.label ?? 'archive';
   const root = resolve(dir);
-  const digest = new Digest(options.onBytes);
+  const expected = options.expected;
+  const digest = new Digest({
+    ...(options.onBytes === undefined ? {} : { onBytes: options.onBytes }),
+    ...(expected === undefined
+      ? {}
+      : {
+          limit: {
+            bytes: expected.bytes,
+            error: () => new AppError('CHECKSUM', `${label} is larger than the ${expected.bytes} bytes its manifest records: it is not the object that was backed up`),
+          },
+        }),
+  });
   let files = 0;
   // Set from inside the tar filter callback; an object so the type survives narrowing.
   const verdict: { refused: AppError | null } = { refused: null };
   const dirs: Array<{ path: string; mode: number | undefined; mtime: Date | undefined }> = [];
 
-  const guard = new Transform({
-    transform(chunk: Buffer, _encoding, done) {
-      if (options.expected !== undefined && digest.bytes > options.expected.bytes) {
-        done(new AppError('CHECKSUM', `${label} is larger than the ${options.expected.bytes} bytes its manifest records: it is not the object that was backed up`));
-        return;
-      }
-      done(null, chunk);
-    },
-  });
+  // The synchronous unpacker writes each chunk's files as it parses them: for many small files that
+  // is far faster than a round trip to the thread pool per call, and as a writable it still only
+  // takes what the gunzip hands it, so memory does not grow.
   const unpack = extract({
     cwd: root,
     strict: true,
+    sync: true,
     filter: (path: string, entry: unknown) => {
       const e = entry as ReadEntry;
       const problem = entryProblem(root, path, e.type, e.linkpath);
@@ -88,9 +95,9 @@ export async function unpackArchive(source: Readable, dir: string, options: Unpa
     },
   });
   try {
-    const gunzip = createGunzip();
-    if (options.signal === undefined) await pipeline(source, digest, guard, gunzip, unpack);
-    else await pipeline(source, digest, guard, gunzip, unpack, { signal: options.signal });
+    const gunzip = createGunzip({ chunkSize: CHUNK });
+    if (options.signal === undefined) await pipeline(source, digest, gunzip, unpack);
+    else await pipeline(source, digest, gunzip, unpack, { signal: options.signal });
   } catch (error) {
     if (verdict.refused !== null) throw verdict.refused;
     if (options.signal?.aborted === true) throw options.signal.reason instanceof Error ? options.signal.reason : new AppError('CANCELLED', 'cancelled');

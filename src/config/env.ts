@@ -1,3 +1,4 @@
+import { availableParallelism } from 'node:os';
 import { isAbsolute, resolve } from 'node:path';
 import { AppError } from '../shared/index.js';
 
@@ -19,6 +20,8 @@ export interface Config {
   workerLockMs: number;
   /** gzip level of backups. */
   gzipLevel: number;
+  /** Blocks of a backup compressed at once. */
+  gzipThreads: number;
   /** S3 multipart part size and parts in flight: an upload holds about size × (queue + 1) in memory. */
   s3PartSizeMb: number;
   s3QueueSize: number;
@@ -89,7 +92,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd: string = p
     logLevel,
     workerLockMs: integer('DRPLAN_WORKER_LOCK_SECONDS', 30, 1, 3600) * 1000,
     gzipLevel: integer('DRPLAN_GZIP_LEVEL', 6, 1, 9),
-    s3PartSizeMb: integer('DRPLAN_S3_PART_SIZE_MB', 8, 5, 5120),
+    gzipThreads: integer('DRPLAN_GZIP_THREADS', Math.min(4, Math.max(2, availableParallelism())), 1, 64),
+    s3PartSizeMb: integer('DRPLAN_S3_PART_SIZE_MB', 5, 5, 5120),
     s3QueueSize: integer('DRPLAN_S3_QUEUE_SIZE', 4, 1, 64),
   };
   if (problems.length > 0) {

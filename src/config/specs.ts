@@ -12,7 +12,7 @@ import {
   type PodSpec,
   type ServiceSpec,
 } from '../engine/index.js';
-import { own } from '../shared/index.js';
+import { KNOWN_SECRET_NAMES, own } from '../shared/index.js';
 import { Value } from '@sinclair/typebox/value';
 import { HookSchema, ParameterSchema, PhaseSchema, PlanSchema, PodSchema, ServiceSchema, type PlanDocument, type ServiceDocument } from './schemas.js';
 import { YamlFile, type SpecProblem } from './yaml-document.js';
@@ -75,10 +75,18 @@ function toService(yaml: YamlFile, doc: ServiceDocument): ServiceSpec {
   return { name: doc.name, pods, hooks, file: yaml.file, dir };
 }
 
+/** Names that hold credentials whatever a plan says: a plan must declare them secret. */
+function looksSecret(name: string): boolean {
+  return KNOWN_SECRET_NAMES.includes(name) || /SECRET|PASSWORD|PASSWD|TOKEN|CREDENTIAL/i.test(name);
+}
+
 function toParameter(yaml: YamlFile, name: string, raw: NonNullable<PlanDocument['parameters']>[string]): ParameterSpec {
   const at = ['parameters', name];
   if (!PARAMETER_NAME.test(name)) yaml.problem(at, `parameter name '${name}' must match [A-Za-z_][A-Za-z0-9_]*`);
   const spec: ParameterSpec = { required: raw.required ?? false, secret: raw.secret ?? false };
+  if (!spec.secret && looksSecret(name)) {
+    yaml.problem(at, `parameter ${name} looks like a credential: declare it secret: true, so it is masked and sealed`);
+  }
   if (raw.description !== undefined) spec.description = raw.description;
   if (raw.enum !== undefined) spec.enum = raw.enum;
   if (raw.pattern !== undefined) {

@@ -13,12 +13,16 @@ export interface Part {
   close(): Promise<void>;
 }
 
+/** The package version, from src/main or from its compiled copy in dist/src/main. */
 const version = (): string => {
-  try {
-    return (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
-  } catch {
-    return '0.0.0';
+  for (const up of ['../../package.json', '../../../package.json']) {
+    try {
+      return (JSON.parse(readFileSync(new URL(up, import.meta.url), 'utf8')) as { version: string }).version;
+    } catch {
+      // try the next level up
+    }
   }
+  return '0.0.0';
 };
 
 /**
@@ -81,6 +85,7 @@ export function startAgent(runtime: Runtime, nodes: NodeRef[]): Part {
     lockMs: runtime.config.workerLockMs,
     settings: {
       gzipLevel: runtime.config.gzipLevel,
+      gzipThreads: runtime.config.gzipThreads,
       transfer: { s3PartSizeMb: runtime.config.s3PartSizeMb, s3QueueSize: runtime.config.s3QueueSize },
       hookEnv: inheritedEnvironment(process.env),
     },

@@ -2,3 +2,4 @@ export { AppError, isAppError, errorMessage, type ErrorCode, type AppErrorOption
 export { createLogger, redactPaths, KNOWN_SECRET_NAMES, REDACTED, type Logger, type LoggerOptions } from './logger.js';
 export { createSecretBox, type SecretBox } from './secret-box.js';
 export { formatBytes, formatDuration, own } from './format.js';
+export { forEachLimit } from './concurrency.js';

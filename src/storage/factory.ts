@@ -9,7 +9,7 @@ export interface TransferSettings {
   s3QueueSize: number;
 }
 
-export const DEFAULT_TRANSFER_SETTINGS: TransferSettings = { s3PartSizeMb: 8, s3QueueSize: 4 };
+export const DEFAULT_TRANSFER_SETTINGS: TransferSettings = { s3PartSizeMb: 5, s3QueueSize: 4 };
 
 /** The plan parameter that holds the key prefix for each kind of storage. */
 export const PREFIX_PARAMETER: Record<StorageKind, string> = { s3: 'S3_PREFIX', azure: 'AZURE_BLOB_PREFIX', fs: 'FS_PREFIX' };

@@ -20,7 +20,7 @@ export interface S3StoreOptions {
   accessKeyId: string;
   secretAccessKey: string;
   sessionToken?: string | undefined;
-  /** Multipart part size. Memory held by an upload is about partSizeMb × (queueSize + 1). @defaultValue 8 */
+  /** Multipart part size. Memory held by an upload is about 2 × partSizeMb × queueSize. @defaultValue 5 */
   partSizeMb?: number;
   /** Parts in flight at once. @defaultValue 4 */
   queueSize?: number;
@@ -122,7 +122,7 @@ export function createS3Store(options: S3StoreOptions): BlobStore {
       const upload = new Upload({
         client,
         params: { Bucket, Key: key, Body: source.pipe(counter), ContentType: putOptions.contentType ?? 'application/octet-stream' },
-        partSize: Math.max(5, options.partSizeMb ?? 8) * MiB,
+        partSize: Math.max(5, options.partSizeMb ?? 5) * MiB,
         queueSize: options.queueSize ?? 4,
         leavePartsOnError: false,
       });

@@ -1,7 +1,8 @@
 import { constants } from 'node:fs';
 import { chmod, copyFile, link, lstat, lutimes, mkdir, opendir, readdir, readlink, rename, rm, rmdir, symlink, utimes } from 'node:fs/promises';
+import type { Dirent } from 'node:fs';
 import { basename, join } from 'node:path';
-import { AppError, formatBytes } from '../shared/index.js';
+import { AppError, forEachLimit, formatBytes } from '../shared/index.js';
 import { requireDataDir, snapshotDir, snapshotNameOf } from './paths.js';
 import type { Task } from './types.js';
 
@@ -24,32 +25,38 @@ const CANNOT_LINK = new Set(['EXDEV', 'EPERM', 'EMLINK', 'ENOTSUP', 'EOPNOTSUPP'
  */
 export async function linkTree(source: string, target: string, signal: AbortSignal, onFile: (stats: SnapshotStats) => void): Promise<SnapshotStats> {
   const stats: SnapshotStats = { files: 0, dirs: 0, links: 0, copied: 0, skipped: 0, bytes: 0 };
+  const linkFile = async (src: string, dst: string): Promise<void> => {
+    const fileInfo = await lstat(src);
+    try {
+      await link(src, dst);
+    } catch (error) {
+      if (!CANNOT_LINK.has((error as NodeJS.ErrnoException).code ?? '')) throw error;
+      await copyFile(src, dst, constants.COPYFILE_FICLONE);
+      await chmod(dst, fileInfo.mode & 0o7777);
+      await utimes(dst, fileInfo.atimeMs / 1000, fileInfo.mtimeMs / 1000);
+      stats.copied += 1;
+    }
+    stats.files += 1;
+    stats.bytes += fileInfo.size;
+    onFile(stats);
+  };
   const walk = async (from: string, to: string): Promise<void> => {
     const info = await lstat(from);
     // Writable while it fills; its own mode is set at the end.
     await mkdir(to, { mode: 0o700 });
     stats.dirs += 1;
-    const dir = await opendir(from);
-    for await (const entry of dir) {
+    const dirs: string[] = [];
+    const entries: Dirent[] = [];
+    for await (const entry of await opendir(from)) entries.push(entry);
+    // Links are cheap but each is a round trip to the thread pool: keep several in flight.
+    await forEachLimit(entries, 16, async (entry) => {
       signal.throwIfAborted();
       const src = join(from, entry.name);
       const dst = join(to, entry.name);
       if (entry.isDirectory()) {
-        await walk(src, dst);
+        dirs.push(entry.name);
       } else if (entry.isFile()) {
-        const fileInfo = await lstat(src);
-        try {
-          await link(src, dst);
-        } catch (error) {
-          if (!CANNOT_LINK.has((error as NodeJS.ErrnoException).code ?? '')) throw error;
-          await copyFile(src, dst, constants.COPYFILE_FICLONE);
-          await chmod(dst, fileInfo.mode & 0o7777);
-          await utimes(dst, fileInfo.atimeMs / 1000, fileInfo.mtimeMs / 1000);
-          stats.copied += 1;
-        }
-        stats.files += 1;
-        stats.bytes += fileInfo.size;
-        onFile(stats);
+        await linkFile(src, dst);
       } else if (entry.isSymbolicLink()) {
         const linkInfo = await lstat(src);
         await symlink(await readlink(src), dst);
@@ -58,7 +65,8 @@ export async function linkTree(source: string, target: string, signal: AbortSign
       } else {
         stats.skipped += 1;
       }
-    }
+    });
+    for (const name of dirs) await walk(join(from, name), join(to, name));
     // Listing and linking touched the directory: restore its own mode and times last.
     await chmod(to, info.mode & 0o7777);
     await utimes(to, info.atimeMs / 1000, info.mtimeMs / 1000);

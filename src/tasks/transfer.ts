@@ -65,6 +65,7 @@ export function uploadTask(kind: StorageKind): Task {
       const key = nodeKey(prefix, name, context.podIndex ?? 0);
       const packed = packDirectory(dir, {
         level: context.settings.gzipLevel,
+        threads: context.settings.gzipThreads,
         signal: context.signal,
         onTarBytes: (bytes) => context.progress.bytes(Math.min(bytes, size.bytes), size.bytes),
       });

@@ -1,5 +1,5 @@
 import type { Progress, RunState, ServiceSpec, SnapshotRecord } from '../engine/index.js';
-import type { TransferSettings } from '../storage/index.js';
+import { DEFAULT_TRANSFER_SETTINGS, type TransferSettings } from '../storage/index.js';
 import type { Logger } from '../shared/index.js';
 
 /** How a task tells its worker how far it got; the worker publishes it at least once a second. */
@@ -12,6 +12,8 @@ export interface ProgressReporter {
 export interface TaskSettings {
   /** gzip level of backups, 1 (fast) to 9 (small). */
   gzipLevel: number;
+  /** Blocks of a backup compressed at once. */
+  gzipThreads: number;
   transfer: TransferSettings;
   /** What hooks inherit from the agent's environment (PATH, HOME, locale): see `inheritedEnvironment`. */
   hookEnv: Readonly<Record<string, string>>;
@@ -19,7 +21,8 @@ export interface TaskSettings {
 
 export const DEFAULT_TASK_SETTINGS: TaskSettings = {
   gzipLevel: 6,
-  transfer: { s3PartSizeMb: 8, s3QueueSize: 4 },
+  gzipThreads: 2,
+  transfer: DEFAULT_TRANSFER_SETTINGS,
   hookEnv: { PATH: '/usr/local/bin:/usr/bin:/bin' },
 };
 

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { chmodSync, existsSync, mkdirSync, statSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, linkSync, mkdirSync, readFileSync, statSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { buffer } from 'node:stream/consumers';
@@ -50,6 +50,20 @@ describe('archive', () => {
     assert.deepEqual(out, { bytes: result.bytes, sha256: result.sha256, files: 7 });
     assert.deepEqual(describeTree(target), describeTree(dir));
     assert.equal(statSync(join(target, 'deep')).mtime.toISOString(), '2021-05-05T00:00:00.000Z', 'directory times are applied last');
+  });
+
+  it('stores files the data hard-links as separate files (every file in a snapshot is a hard link)', async () => {
+    const dir = join(tempDir(), 'data');
+    mkdirSync(dir);
+    writeFileSync(join(dir, 'a'), 'same inode');
+    linkSync(join(dir, 'a'), join(dir, 'b'));
+    const { bytes, result } = await pack(dir);
+    assert.equal(result.files, 2);
+    const target = join(tempDir(), 'out');
+    mkdirSync(target);
+    await unpackArchive(Readable.from([bytes]), target);
+    assert.equal(readFileSync(join(target, 'b'), 'utf8'), 'same inode');
+    assert.notEqual(statSync(join(target, 'a')).ino, statSync(join(target, 'b')).ino);
   });
 
   it('an empty directory makes a valid archive', async () => {

@@ -109,6 +109,25 @@ phases:
     ]);
   });
 
+  it('refuses credential-like parameters that are not declared secret', () => {
+    const found = problems({
+      'plans/leaky.yml': `name: leaky
+parameters:
+  AWS_SECRET_ACCESS_KEY: { required: true }
+  DB_PASSWORD: { }
+  API_TOKEN: { secret: true }
+  AWS_ACCESS_KEY_ID: { required: true }
+phases:
+  - { name: a, pod: node, task: snapshot }
+`,
+    });
+    assert.deepEqual(found, [
+      'plans/leaky.yml:3: parameter AWS_SECRET_ACCESS_KEY looks like a credential: declare it secret: true, so it is masked and sealed',
+      'plans/leaky.yml:4: parameter DB_PASSWORD looks like a credential: declare it secret: true, so it is masked and sealed',
+      'plans/leaky.yml:6: parameter AWS_ACCESS_KEY_ID looks like a credential: declare it secret: true, so it is masked and sealed',
+    ]);
+  });
+
   it('reports YAML syntax errors and duplicate keys', () => {
     assert.deepEqual(problems({ 'plans/dup.yml': 'name: dup\nname: again\nphases: []\n' }), ['plans/dup.yml:2: Map keys must be unique']);
     const syntax = problems({ 'plans/broken.yml': 'name: broken\nphases:\n  - { name: a\n' });

@@ -1,7 +1,10 @@
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { cpSync, existsSync, readdirSync } from 'node:fs';
+import { execFile, spawn } from 'node:child_process';
+import { cpSync, existsSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
+import type { PlanInfo } from '../../src/api/index.js';
+import { describeTree } from '../helpers/tree.js';
 import { after, before, describe, it } from 'node:test';
 import { exited } from '../helpers/agent-process.js';
 import { freePort, startRedis, type RedisServer } from '../helpers/redis.js';
@@ -17,7 +20,7 @@ describe('npm run demo', () => {
   });
   after(() => redis.stop());
 
-  it('starts a working stack with sample data, prints what to try, and stops cleanly on Ctrl-C', async () => {
+  it('starts a working stack with sample data and S3, and what it prints backs up and restores', async () => {
     const root = tempDir();
     cpSync(join(repo, 'services'), join(root, 'services'), { recursive: true });
     const port = await freePort();
@@ -33,7 +36,7 @@ describe('npm run demo', () => {
       await waitFor('the banner', () => output.includes('Ctrl-C stops everything.'), 60_000, 100);
       const base = `http://127.0.0.1:${port}`;
       assert.match(output, new RegExp(`API: +${base.replace(/\./g, '\\.')}`));
-      assert.match(output, new RegExp(`npx drplan plan list --url ${base.replace(/\./g, '\\.')}`));
+      assert.match(output, new RegExp(`npx drplan plan status backup-s3 --url ${base.replace(/\./g, '\\.')}`));
       const plans = (await (await fetch(`${base}/v1/plans`)).json()) as string[];
       assert.deepEqual(plans.sort(), ['backup-azure', 'backup-s3', 'restore-azure', 'restore-s3']);
       for (let i = 0; i < 3; i += 1) {
@@ -41,6 +44,36 @@ describe('npm run demo', () => {
         assert.ok(existsSync(join(dir, 'large')) && readdirSync(join(dir, 'small')).length > 0, `node-${i} has sample data`);
       }
       assert.ok(existsSync(join(root, 'var/drplan.log')));
+
+      // Run the printed commands as a user would (the bin instead of npx, from the repository).
+      const lines = output.split('\n').map((line) => line.trim());
+      const command = (prefix: string): string[] => {
+        const line = lines.find((l) => l.startsWith(prefix));
+        assert.ok(line !== undefined, `the demo prints '${prefix}…'`);
+        return line.replace(/^npx drplan /, '').split(' ');
+      };
+      const drplan = (args: string[]) => promisify(execFile)(process.execPath, [join(repo, 'bin/drplan.js'), ...args], { cwd: repo });
+      const curl = lines.find((l) => l.startsWith('curl -s -X POST'));
+      assert.ok(curl !== undefined && JSON.parse(/-d '(.*)'$/.exec(curl)?.[1] ?? '') !== null, 'the curl body is JSON');
+      const finished = async (plan: string): Promise<PlanInfo> =>
+        waitFor(`${plan} to finish`, async () => {
+          const tree = (await (await fetch(`${base}/v1/plans/${plan}`)).json()) as PlanInfo;
+          return tree.finishedAt !== null ? tree : undefined;
+        }, 90_000, 200);
+
+      const node1 = join(root, 'var/demo/node-1');
+      const before = describeTree(node1);
+      await drplan(command('npx drplan plan start backup-s3'));
+      const backup = await finished('backup-s3');
+      assert.equal(backup.status, 'COMPLETE', JSON.stringify(backup.errors));
+      const rm = lines.find((l) => l.startsWith('rm -rf '));
+      assert.equal(rm, `rm -rf ${node1}`, 'the wipe names node-1');
+      rmSync(node1, { recursive: true });
+      await drplan(command('npx drplan plan start restore-s3'));
+      const restore = await finished('restore-s3');
+      assert.equal(restore.status, 'COMPLETE', JSON.stringify(restore.errors));
+      const after = describeTree(node1);
+      assert.deepEqual(after, { ...before, SCHEMA: after['SCHEMA']! }, 'node-1 is back as it was, with the schema its hook wrote');
     } finally {
       child.kill('SIGINT');
       assert.equal(await exited(child), 0, output);

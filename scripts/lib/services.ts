@@ -1,0 +1,65 @@
+// Local stand-ins for what a deployment provides: a redis-server and an S3-protocol server.
+// Used by `npm run demo` and `npm run bench`.
+import { spawn, spawnSync } from 'node:child_process';
+import { mkdirSync } from 'node:fs';
+import { createServer } from 'node:net';
+import S3rver from 's3rver';
+
+function portFree(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const server = createServer();
+    server.once('error', () => resolve(false));
+    server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
+  });
+}
+
+/** `preferred` if it is free on loopback, otherwise any free port. */
+export async function freePort(preferred = 0): Promise<number> {
+  if (preferred !== 0 && (await portFree(preferred))) return preferred;
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      server.close(() => (typeof address === 'object' && address !== null ? resolve(address.port) : reject(new Error('no free port'))));
+    });
+  });
+}
+
+export function hasRedisServer(): boolean {
+  return spawnSync('redis-server', ['--version']).error === undefined;
+}
+
+export const REDIS_INSTALL_HELP =
+  'Set REDIS_URL to a Redis you have, or install redis-server:\n' +
+  '  Debian/Ubuntu: sudo apt-get install -y redis-server\n' +
+  '  macOS:         brew install redis\n';
+
+/** A private redis-server on loopback, keeping its files in `dir`; stopped with `stop()` or when this process exits. */
+export async function startRedisServer(options: { dir: string; port?: number; appendonly?: boolean }): Promise<{ url: string; stop: () => void }> {
+  const port = await freePort(options.port ?? 0);
+  mkdirSync(options.dir, { recursive: true });
+  const args = ['--port', String(port), '--bind', '127.0.0.1', '--dir', options.dir, '--save', '', '--maxmemory-policy', 'noeviction'];
+  args.push('--appendonly', options.appendonly === true ? 'yes' : 'no');
+  const child = spawn('redis-server', args, { stdio: ['ignore', 'pipe', 'inherit'] });
+  await new Promise<void>((resolve, reject) => {
+    let out = '';
+    child.stdout.on('data', (chunk: Buffer) => {
+      out += chunk.toString();
+      if (out.includes('Ready to accept connections')) resolve();
+    });
+    child.once('error', reject);
+    child.once('exit', (code) => reject(new Error(`redis-server exited with code ${code}: ${out}`)));
+  });
+  process.on('exit', () => child.kill());
+  return { url: `redis://127.0.0.1:${port}`, stop: () => void child.kill() };
+}
+
+/** s3rver on loopback with `bucket` made, objects under `dir`. Its credentials are S3RVER / S3RVER. */
+export async function startS3rver(options: { dir: string; bucket: string; port?: number }): Promise<{ endpoint: string; stop: () => Promise<void> }> {
+  const port = await freePort(options.port ?? 0);
+  mkdirSync(options.dir, { recursive: true });
+  const server = new S3rver({ port, address: '127.0.0.1', directory: options.dir, silent: true, configureBuckets: [{ name: options.bucket, configs: [] }] });
+  await server.run();
+  return { endpoint: `http://127.0.0.1:${port}`, stop: () => server.close() };
+}
