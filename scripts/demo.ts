@@ -7,7 +7,7 @@ import { dataDirOf } from '../src/engine/index.js';
 import { closeOnSignals, startAgent, startApi, startCoordinator } from '../src/main/processes.js';
 import { createRuntime, localNodes } from '../src/main/runtime.js';
 import { writeDataset } from './lib/dataset.js';
-import { freePort, hasRedisServer, REDIS_INSTALL_HELP, startRedisServer, startS3rver } from './lib/services.js';
+import { AZURITE_ACCOUNT, AZURITE_KEY, freePort, hasRedisServer, REDIS_INSTALL_HELP, startAzuriteBlob, startRedisServer, startS3rver } from './lib/services.js';
 
 // Logs and the private Redis live in var/ beside services/ (the repository's, unless DRPLAN_SERVICES_DIR says otherwise).
 const varDir = resolve(process.env['DRPLAN_SERVICES_DIR'] ?? 'services', '..', 'var');
@@ -30,6 +30,7 @@ const BUCKET = 'drplan-demo';
 async function main(): Promise<void> {
   const { url: redisUrl, stop: stopRedis } = await redis();
   const storage = await startS3rver({ dir: join(varDir, 's3'), bucket: BUCKET, port: 4568 });
+  const azure = await startAzuriteBlob({ dir: join(varDir, 'azurite'), container: BUCKET, port: 10000 });
   const port = Number(process.env['PORT'] ?? (await freePort(8080)));
   mkdirSync(varDir, { recursive: true });
   const logFile = join(varDir, 'drplan.log');
@@ -53,8 +54,9 @@ async function main(): Promise<void> {
     return rel.startsWith('..') ? dir : rel || '.';
   };
   const s3Params = { AWS_ACCESS_KEY_ID: 'S3RVER', AWS_SECRET_ACCESS_KEY: 'S3RVER', AWS_REGION: 'us-east-1', S3_BUCKET_NAME: BUCKET, S3_ENDPOINT_URL: storage.endpoint };
-  const flags = (extra: Record<string, string>): string =>
-    Object.entries({ SNAPSHOT_NAME: 'demo-1', ...s3Params, ...extra })
+  const azureParams = { AZURE_STORAGE_ACCOUNT: AZURITE_ACCOUNT, AZURE_STORAGE_KEY: AZURITE_KEY, CONTAINER_NAME: BUCKET, AZURE_BLOB_ENDPOINT: azure.endpoint };
+  const flags = (extra: Record<string, string>, storageParams: Record<string, string> = s3Params): string =>
+    Object.entries({ SNAPSHOT_NAME: 'demo-1', ...storageParams, ...extra })
       .map(([key, value]) => `-p ${key}=${value}`)
       .join(' ');
   const node1 = show(dataDirOf(service, 'node', 1));
@@ -65,6 +67,7 @@ async function main(): Promise<void> {
       `  API:        ${base}   (OpenAPI: ${base}/docs)`,
       `  Redis:      ${redisUrl}`,
       `  S3:         ${storage.endpoint}, bucket ${BUCKET} (s3rver, objects in ${show(join(varDir, 's3'))})`,
+      `  Azure:      ${azure.endpoint}, container ${BUCKET} (Azurite, data in ${show(join(varDir, 'azurite'))})`,
       `  nodes:      ${count} of service demo, data in ${show(dataDirOf(service, 'node', 0)).replace(/0$/, '{0..2}')}`,
       `  log:        ${show(logFile)}`,
       '',
@@ -80,12 +83,17 @@ async function main(): Promise<void> {
       `  ${cli(`plan start restore-s3 ${flags({ RESTORE_POLICY: 'force' })}`)}`,
       `  ${cli('plan status restore-s3')}`,
       '',
+      'The same to Azure Blob Storage (Azurite), with its development account key:',
+      `  ${cli(`plan start backup-azure ${flags({ SNAPSHOT_NAME: 'demo-azure-1' }, azureParams)}`)}`,
+      `  ${cli(`plan start restore-azure ${flags({ SNAPSHOT_NAME: 'demo-azure-1', RESTORE_POLICY: 'force' }, azureParams)}`)}`,
+      '',
       'Ctrl-C stops everything.',
       '',
     ].join('\n'),
   );
   await closeOnSignals(runtime, parts);
   await storage.stop();
+  azure.stop();
   stopRedis();
 }
 

@@ -3,6 +3,8 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import { createServer } from 'node:net';
+import { join } from 'node:path';
+import { BlobServiceClient, StorageSharedKeyCredential } from '@azure/storage-blob';
 import S3rver from 's3rver';
 
 function portFree(port: number): Promise<boolean> {
@@ -62,4 +64,32 @@ export async function startS3rver(options: { dir: string; bucket: string; port?:
   const server = new S3rver({ port, address: '127.0.0.1', directory: options.dir, silent: true, configureBuckets: [{ name: options.bucket, configs: [] }] });
   await server.run();
   return { endpoint: `http://127.0.0.1:${port}`, stop: () => server.close() };
+}
+
+/** Azurite's well-known development account and key (public, for the emulator only). */
+export const AZURITE_ACCOUNT = 'devstoreaccount1';
+export const AZURITE_KEY = 'Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==';
+
+/** Azurite's blob service on loopback, keeping its data in `dir`, with `container` made. */
+export async function startAzuriteBlob(options: { dir: string; container: string; port?: number }): Promise<{ endpoint: string; stop: () => void }> {
+  const port = await freePort(options.port ?? 0);
+  mkdirSync(options.dir, { recursive: true });
+  const bin = join(import.meta.dirname, '../../node_modules/.bin/azurite-blob');
+  const child = spawn(bin, ['--blobHost', '127.0.0.1', '--blobPort', String(port), '--location', options.dir, '--silent', '--disableTelemetry', '--skipApiVersionCheck', '--loose'], {
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
+  process.on('exit', () => child.kill());
+  const endpoint = `http://127.0.0.1:${port}/${AZURITE_ACCOUNT}`;
+  const service = new BlobServiceClient(endpoint, new StorageSharedKeyCredential(AZURITE_ACCOUNT, AZURITE_KEY), { retryOptions: { maxTries: 1 } });
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    try {
+      await service.getContainerClient(options.container).createIfNotExists();
+      break;
+    } catch (error) {
+      if (child.exitCode !== null || Date.now() > deadline) throw new Error(`azurite did not start: ${(error as Error).message}`);
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    }
+  }
+  return { endpoint, stop: () => void child.kill() };
 }

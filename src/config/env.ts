@@ -25,6 +25,9 @@ export interface Config {
   /** S3 multipart part size and parts in flight: an upload holds about size × (queue + 1) in memory. */
   s3PartSizeMb: number;
   s3QueueSize: number;
+  /** Azure block size and blocks in flight: an upload holds about size × concurrency in memory. */
+  azureBlockSizeMb: number;
+  azureConcurrency: number;
 }
 
 const LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
@@ -95,6 +98,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd: string = p
     gzipThreads: integer('DRPLAN_GZIP_THREADS', Math.min(4, Math.max(2, availableParallelism())), 1, 64),
     s3PartSizeMb: integer('DRPLAN_S3_PART_SIZE_MB', 5, 5, 5120),
     s3QueueSize: integer('DRPLAN_S3_QUEUE_SIZE', 4, 1, 64),
+    azureBlockSizeMb: integer('DRPLAN_AZURE_BLOCK_SIZE_MB', 4, 1, 4000),
+    azureConcurrency: integer('DRPLAN_AZURE_CONCURRENCY', 4, 1, 64),
   };
   if (problems.length > 0) {
     throw new AppError('CONFIG', `invalid environment:\n${problems.map((p) => `  - ${p}`).join('\n')}`);

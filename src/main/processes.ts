@@ -86,7 +86,12 @@ export function startAgent(runtime: Runtime, nodes: NodeRef[]): Part {
     settings: {
       gzipLevel: runtime.config.gzipLevel,
       gzipThreads: runtime.config.gzipThreads,
-      transfer: { s3PartSizeMb: runtime.config.s3PartSizeMb, s3QueueSize: runtime.config.s3QueueSize },
+      transfer: {
+        s3PartSizeMb: runtime.config.s3PartSizeMb,
+        s3QueueSize: runtime.config.s3QueueSize,
+        azureBlockSizeMb: runtime.config.azureBlockSizeMb,
+        azureConcurrency: runtime.config.azureConcurrency,
+      },
       hookEnv: inheritedEnvironment(process.env),
     },
   });

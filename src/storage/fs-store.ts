@@ -35,6 +35,7 @@ export function createFsStore(root: string): BlobStore {
         await rename(partial, path);
       } catch (error) {
         await rm(partial, { force: true });
+        if (options.signal?.aborted === true) throw new AppError('CANCELLED', `writing ${key} cancelled`, { cause: error });
         throw error;
       }
       return { bytes };

@@ -5,19 +5,14 @@ import { cleanupSnapshotTask, snapshotTask } from './snapshot.js';
 import { commitManifestTask, fetchRestoreTask, uploadTask } from './transfer.js';
 import type { Task } from './types.js';
 
-const notImplemented =
-  (name: string): Task =>
-  () =>
-    Promise.reject(new AppError('NOT_IMPLEMENTED', `task ${name} is not implemented in this version of drplan`));
-
 /** Every built-in task by name (tests check this covers BUILTIN_TASKS). */
 export const BUILTINS: Record<BuiltinTask, Task> = {
   snapshot: snapshotTask,
   'cleanup-snapshot': cleanupSnapshotTask,
   'upload-s3': uploadTask('s3'),
   'fetch-restore-s3': fetchRestoreTask('s3'),
-  'upload-azure': notImplemented('upload-azure'),
-  'fetch-restore-azure': notImplemented('fetch-restore-azure'),
+  'upload-azure': uploadTask('azure'),
+  'fetch-restore-azure': fetchRestoreTask('azure'),
   'commit-manifest': commitManifestTask,
 };
 

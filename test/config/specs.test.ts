@@ -193,3 +193,22 @@ phases:
     assert.equal(specs.services.get('demo')?.pods['node']?.count, 3);
   });
 });
+
+describe('the shipped Azure plans', () => {
+  it('ask for a shared key or a complete service principal, naming what is missing', async () => {
+    const { resolveParameters } = await import('../../src/engine/index.js');
+    const plan = loadSpecs('services', 'plans').plans.get('backup-azure')!;
+    const base = { SNAPSHOT_NAME: 's', AZURE_STORAGE_ACCOUNT: 'a', CONTAINER_NAME: 'c' };
+    assert.deepEqual(resolveParameters(plan, { ...base, AZURE_STORAGE_KEY: 'k' }).problems, []);
+    assert.deepEqual(resolveParameters(plan, { ...base, CLIENT_ID: 'i', TENANT_ID: 't', CLIENT_SECRET: 's' }).problems, []);
+    const { problems } = resolveParameters(plan, { ...base, CLIENT_ID: 'i' });
+    assert.deepEqual(
+      problems.map((p) => `${p.parameter} ${p.message}`),
+      [
+        'AZURE_STORAGE_KEY is needed: give AZURE_STORAGE_KEY, or CLIENT_ID + TENANT_ID + CLIENT_SECRET',
+        'TENANT_ID is needed: give AZURE_STORAGE_KEY, or CLIENT_ID + TENANT_ID + CLIENT_SECRET',
+        'CLIENT_SECRET is needed: give AZURE_STORAGE_KEY, or CLIENT_ID + TENANT_ID + CLIENT_SECRET',
+      ],
+    );
+  });
+});

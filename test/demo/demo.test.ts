@@ -20,7 +20,7 @@ describe('npm run demo', () => {
   });
   after(() => redis.stop());
 
-  it('starts a working stack with sample data and S3, and what it prints backs up and restores', async () => {
+  it('starts a working stack with sample data, S3 and Azure, and what it prints backs up and restores', async () => {
     const root = tempDir();
     cpSync(join(repo, 'services'), join(root, 'services'), { recursive: true });
     const port = await freePort();
@@ -74,6 +74,17 @@ describe('npm run demo', () => {
       assert.equal(restore.status, 'COMPLETE', JSON.stringify(restore.errors));
       const after = describeTree(node1);
       assert.deepEqual(after, { ...before, SCHEMA: after['SCHEMA']! }, 'node-1 is back as it was, with the schema its hook wrote');
+
+      // And the Azure pair, against Azurite.
+      await drplan(command('npx drplan plan start backup-azure'));
+      const azureBackup = await finished('backup-azure');
+      assert.equal(azureBackup.status, 'COMPLETE', JSON.stringify(azureBackup.errors));
+      rmSync(node1, { recursive: true });
+      await drplan(command('npx drplan plan start restore-azure'));
+      const azureRestore = await finished('restore-azure');
+      assert.equal(azureRestore.status, 'COMPLETE', JSON.stringify(azureRestore.errors));
+      const again = describeTree(node1);
+      assert.deepEqual(again, { ...after, SCHEMA: again['SCHEMA']! }, 'node-1 is back from Azure too');
     } finally {
       child.kill('SIGINT');
       assert.equal(await exited(child), 0, output);

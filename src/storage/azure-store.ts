@@ -1,0 +1,163 @@
+import { ClientSecretCredential } from '@azure/identity';
+import { BlobServiceClient, RestError, StorageSharedKeyCredential, type ContainerClient } from '@azure/storage-blob';
+import { Readable, Transform } from 'node:stream';
+import { AppError } from '../shared/index.js';
+import type { BlobInfo, BlobStore } from './types.js';
+
+export type AzureAuth =
+  | { kind: 'sharedKey'; key: string }
+  | { kind: 'servicePrincipal'; tenantId: string; clientId: string; clientSecret: string; authorityHost?: string | undefined };
+
+export interface AzureStoreOptions {
+  account: string;
+  container: string;
+  /** For Azurite and sovereign clouds. @defaultValue https://<account>.blob.core.windows.net */
+  endpoint?: string | undefined;
+  auth: AzureAuth;
+  /** Block size of streamed uploads; an upload holds about blockSizeMb × concurrency. @defaultValue 4 */
+  blockSizeMb?: number;
+  /** Blocks in flight. @defaultValue 4 */
+  concurrency?: number;
+}
+
+const MiB = 1024 * 1024;
+const AUTH_CODES = new Set(['AuthenticationFailed', 'AuthorizationFailure', 'AuthorizationPermissionMismatch', 'AuthorizationSourceIPMismatch', 'InvalidAuthenticationInfo', 'AuthorizationProtocolMismatch']);
+const NETWORK_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'ECONNABORTED', 'REQUEST_SEND_ERROR']);
+
+function credentialsHint(auth: AzureAuth): string {
+  return auth.kind === 'sharedKey' ? 'check AZURE_STORAGE_ACCOUNT and AZURE_STORAGE_KEY' : 'check CLIENT_ID, TENANT_ID, CLIENT_SECRET and the role assignment on the container';
+}
+
+/** Maps Azure SDK and identity errors once: clear, never the secret, and whether a retry may help. */
+export function mapAzureError(error: unknown, where: string, options: Pick<AzureStoreOptions, 'auth' | 'account' | 'container'> & { endpoint: string }): AppError {
+  if (error instanceof AppError) return error;
+  const e = error as { name?: string; code?: string; statusCode?: number; message?: string; cause?: { code?: string } };
+  const secret = options.auth.kind === 'sharedKey' ? options.auth.key : options.auth.clientSecret;
+  const scrub = (text: string): string => (secret === '' ? text : text.split(secret).join('******'));
+  if (e.name === 'AbortError') return new AppError('CANCELLED', `${where}: cancelled`, { cause: error });
+  // @azure/identity (and MSAL under it): the token could not be had, whatever the reason.
+  const identity = /^(Authentication\w*Error|AggregateAuthenticationError|CredentialUnavailableError|ClientAuthError|ServerError)$/.test(e.name ?? '');
+  if (identity || /AADSTS\d+/.test(e.message ?? '')) {
+    const first = scrub((e.message ?? '').split('\n')[0] ?? '').slice(0, 300);
+    return new AppError('AUTH', `cannot get an Azure AD token for ${where} (${e.name}): ${first}; ${credentialsHint(options.auth)}`, { cause: error });
+  }
+  if (error instanceof RestError || e.statusCode !== undefined) {
+    const status = e.statusCode ?? 0;
+    const code = e.code ?? `HTTP ${status}`;
+    if (AUTH_CODES.has(code) || status === 401 || status === 403) {
+      return new AppError('AUTH', `Azure refused the credentials for ${where} (${code}): ${credentialsHint(options.auth)}`, { cause: error });
+    }
+    if (code === 'ContainerNotFound') return new AppError('CONFIG', `container ${options.container} does not exist in account ${options.account} at ${options.endpoint}`, { cause: error });
+    if (code === 'BlobNotFound' || status === 404) return new AppError('NOT_FOUND', `${where} does not exist`, { cause: error });
+    if (status === 429 || status >= 500) return new AppError('UNAVAILABLE', `Azure failed on ${where}: ${code}`, { retryable: true, cause: error });
+    if (NETWORK_CODES.has(code) || NETWORK_CODES.has(e.cause?.code ?? '')) {
+      return new AppError('UNAVAILABLE', `cannot reach Azure Blob Storage at ${options.endpoint} for ${where}: ${e.cause?.code ?? code}`, { retryable: true, cause: error });
+    }
+    if (status >= 400) return new AppError('CONFIG', `Azure rejected ${where}: ${code}`, { cause: error });
+  }
+  const network = e.code ?? e.cause?.code;
+  if (network !== undefined && NETWORK_CODES.has(network)) {
+    return new AppError('UNAVAILABLE', `cannot reach Azure Blob Storage at ${options.endpoint} for ${where}: ${network}`, { retryable: true, cause: error });
+  }
+  return new AppError('UNAVAILABLE', `Azure failed on ${where}: ${scrub(e.message ?? String(error)).slice(0, 300)}`, { retryable: true, cause: error });
+}
+
+export function createAzureStore(options: AzureStoreOptions): BlobStore {
+  const endpoint = options.endpoint ?? `https://${options.account}.blob.core.windows.net`;
+  const credential =
+    options.auth.kind === 'sharedKey'
+      ? new StorageSharedKeyCredential(options.account, options.auth.key)
+      : new ClientSecretCredential(options.auth.tenantId, options.auth.clientId, options.auth.clientSecret, {
+          // A sovereign cloud or private authority: no instance discovery against the public cloud.
+          ...(options.auth.authorityHost === undefined ? {} : { authorityHost: options.auth.authorityHost, disableInstanceDiscovery: true }),
+        });
+  const service = new BlobServiceClient(endpoint, credential, { retryOptions: { maxTries: 3 } });
+  const container: ContainerClient = service.getContainerClient(options.container);
+  const where = (key: string): string => `${options.container}/${key}`;
+  const fail = (error: unknown, key: string): AppError => mapAzureError(error, where(key), { ...options, endpoint });
+
+  return {
+    kind: 'azure',
+    location: options.container,
+    async put(key, body, putOptions = {}) {
+      const blob = container.getBlockBlobClient(key);
+      const headers = { blobHTTPHeaders: { blobContentType: putOptions.contentType ?? 'application/octet-stream' } };
+      try {
+        if (Buffer.isBuffer(body)) {
+          await blob.upload(body, body.length, { ...headers, ...(putOptions.signal === undefined ? {} : { abortSignal: putOptions.signal }) });
+          putOptions.onProgress?.(body.length);
+          return { bytes: body.length };
+        }
+        let bytes = 0;
+        let sourceError: unknown;
+        const counter = new Transform({
+          transform(chunk: Buffer, _encoding, done) {
+            bytes += chunk.length;
+            putOptions.onProgress?.(bytes);
+            done(null, chunk);
+          },
+        });
+        body.on('error', (error) => {
+          sourceError = error;
+          counter.destroy(error);
+        });
+        // Blocks are staged, and the blob exists only once the block list is committed at the
+        // end: a cancelled or failed upload leaves no blob behind.
+        await blob
+          .uploadStream(body.pipe(counter), (options.blockSizeMb ?? 4) * MiB, options.concurrency ?? 4, {
+            ...headers,
+            ...(putOptions.signal === undefined ? {} : { abortSignal: putOptions.signal }),
+          })
+          .catch((error: unknown) => {
+            if (sourceError !== undefined) {
+              throw sourceError instanceof AppError
+                ? sourceError
+                : new AppError('UNAVAILABLE', `reading the data for ${where(key)} failed: ${(sourceError as Error).message}`, { retryable: true, cause: sourceError });
+            }
+            throw error;
+          });
+        return { bytes };
+      } catch (error) {
+        if (putOptions.signal?.aborted === true) throw new AppError('CANCELLED', `upload of ${where(key)} cancelled`, { cause: error });
+        throw fail(error, key);
+      }
+    },
+    async get(key, getOptions = {}) {
+      try {
+        const response = await container.getBlobClient(key).download(0, undefined, getOptions.signal === undefined ? {} : { abortSignal: getOptions.signal });
+        const body = response.readableStreamBody;
+        if (body === undefined) throw new AppError('INTERNAL', `Azure returned no stream for ${where(key)}`);
+        return { body: body instanceof Readable ? body : Readable.from(body as AsyncIterable<Buffer>), bytes: response.contentLength ?? 0 };
+      } catch (error) {
+        throw fail(error, key);
+      }
+    },
+    async head(key) {
+      try {
+        const properties = await container.getBlobClient(key).getProperties();
+        return { key, bytes: properties.contentLength ?? 0 };
+      } catch (error) {
+        const mapped = fail(error, key);
+        if (mapped.code === 'NOT_FOUND') return null;
+        throw mapped;
+      }
+    },
+    async list(prefix) {
+      const out: BlobInfo[] = [];
+      try {
+        for await (const blob of container.listBlobsFlat({ prefix })) out.push({ key: blob.name, bytes: blob.properties.contentLength ?? 0 });
+      } catch (error) {
+        throw fail(error, prefix);
+      }
+      return out;
+    },
+    async delete(key) {
+      try {
+        await container.getBlobClient(key).deleteIfExists();
+      } catch (error) {
+        throw fail(error, key);
+      }
+    },
+    close() {},
+  };
+}
