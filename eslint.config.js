@@ -17,7 +17,8 @@ const MAY_IMPORT = {
   tasks: ['engine', 'archive', 'storage', 'shared'],
   runs: ['engine', 'jobs', 'shared'],
   workers: ['runs', 'jobs', 'tasks', 'engine', 'shared'],
-  api: ['runs', 'engine', 'shared'],
+  dashboard: [],
+  api: ['dashboard', 'runs', 'engine', 'shared'],
   main: ['api', 'workers', 'runs', 'jobs', 'tasks', 'config', 'engine', 'storage', 'archive', 'shared'],
 };
 const MODULES = Object.keys(MAY_IMPORT);
@@ -81,5 +82,18 @@ export default tseslint.config(
     files: ['**/*.js', '**/*.mjs'],
     ...tseslint.configs.disableTypeChecked,
     languageOptions: { ...tseslint.configs.disableTypeChecked.languageOptions, globals: globals.node },
+  },
+  {
+    // The dashboard's browser modules: browser globals, and never HTML from strings.
+    files: ['src/dashboard/public/**/*.js'],
+    languageOptions: { globals: globals.browser, sourceType: 'module' },
+    rules: {
+      'no-restricted-properties': [
+        'error',
+        ...['innerHTML', 'outerHTML'].map((property) => ({ property, message: 'build nodes with h(): API text is never parsed as HTML' })),
+        { property: 'insertAdjacentHTML', message: 'build nodes with h(): API text is never parsed as HTML' },
+      ],
+      'no-restricted-syntax': ['error', { selector: "CallExpression[callee.property.name='write'][callee.object.name='document']", message: 'no document.write' }],
+    },
   },
 );

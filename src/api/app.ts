@@ -1,6 +1,9 @@
+import etag from '@fastify/etag';
+import fastifyStatic from '@fastify/static';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import Fastify, { LogController, type FastifyInstance, type FastifyRequest } from 'fastify';
+import { DASHBOARD_CSP, DASHBOARD_ROOT } from '../dashboard/index.js';
 import type { Catalog, PlanRuns } from '../runs/index.js';
 import { AppError, type Logger } from '../shared/index.js';
 import { bearerAuth } from './auth.js';
@@ -45,6 +48,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     done();
   });
   if (deps.apiToken !== null) app.addHook('onRequest', bearerAuth(deps.apiToken));
+  // Polls of an unchanged plan cost a 304 and no body (any status: 202 and 417 trees too).
+  await app.register(etag, { algorithm: 'fnv1a' });
 
   await app.register(swagger, {
     openapi: {
@@ -72,6 +77,19 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await app.register(snapshotRoutes, { planRuns: deps.planRuns, defaultService });
   await app.register(serviceRoutes, { catalog: deps.catalog, serviceNames: deps.serviceNames, defaultService: deps.defaultService });
   await app.register(healthRoutes, { ready: deps.ready });
-  app.get('/', { schema: { hide: true } }, (_request, reply) => reply.redirect('/docs'));
+  await app.register(fastifyStatic, {
+    root: DASHBOARD_ROOT,
+    prefix: '/',
+    // One route per file, no catch-all: unknown paths stay JSON 404s.
+    wildcard: false,
+    decorateReply: false,
+    schemaHide: true,
+    cacheControl: false,
+    setHeaders: (res) => {
+      res.setHeader('content-security-policy', DASHBOARD_CSP);
+      res.setHeader('x-content-type-options', 'nosniff');
+      res.setHeader('cache-control', 'no-cache');
+    },
+  });
   return app;
 }

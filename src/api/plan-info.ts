@@ -1,5 +1,5 @@
-import type { PlanTree } from '../engine/index.js';
-import type { PlanInfo } from './schemas.js';
+import type { PlanSpec, PlanTree } from '../engine/index.js';
+import type { PlanInfo, PlanParameters } from './schemas.js';
 
 const iso = (ms: number | null): string | null => (ms === null ? null : new Date(ms).toISOString());
 
@@ -25,4 +25,23 @@ export function toPlanInfo(tree: PlanTree): PlanInfo {
 export function planHttpStatus(tree: Pick<PlanTree, 'status' | 'errors'>): 200 | 202 | 417 {
   if (tree.status === 'ERROR' || tree.errors.length > 0) return 417;
   return tree.status === 'COMPLETE' ? 200 : 202;
+}
+
+/** A plan's parameter declarations as clients see them; a secret's default stays on the server. */
+export function planParameters(service: string, plan: PlanSpec): PlanParameters {
+  return {
+    plan: plan.name,
+    service,
+    description: plan.description,
+    parameters: Object.entries(plan.parameters).map(([name, spec]) => ({
+      name,
+      required: spec.required,
+      secret: spec.secret,
+      ...(spec.default === undefined || spec.secret ? {} : { default: spec.default }),
+      ...(spec.enum === undefined ? {} : { enum: spec.enum }),
+      ...(spec.pattern === undefined ? {} : { pattern: spec.pattern }),
+      ...(spec.description === undefined ? {} : { description: spec.description }),
+    })),
+    requireOneOf: plan.requireOneOf,
+  };
 }

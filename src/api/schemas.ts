@@ -49,6 +49,7 @@ export const PlanSchema = Type.Object(
     service: Type.String(),
     runId: Nullable(Type.String({ description: 'null for a plan that never ran' })),
     status: Type.Ref(StatusSchema),
+    active: Type.Boolean({ description: 'the run has work left (running, due, or paused); false once it ended or was stopped' }),
     strategy: Type.String(),
     parameters: Type.Record(Type.String(), Type.String(), { description: 'secret values are masked' }),
     startedAt: Nullable(Type.String({ format: 'date-time' })),
@@ -105,5 +106,43 @@ export const SnapshotSchema = Type.Object(
   },
   { $id: 'Snapshot' },
 );
+export type SnapshotInfo = Static<typeof SnapshotSchema>;
 
-export const SHARED_SCHEMAS = [StatusSchema, ProgressSchema, StepSchema, PhaseSchema, PlanSchema, ErrorSchema, MessageSchema, StartedSchema, SnapshotSchema];
+export const ParameterSchema = Type.Object(
+  {
+    name: Type.String(),
+    required: Type.Boolean(),
+    secret: Type.Boolean({ description: 'masked in every response and log; a secret default is never shown' }),
+    default: Type.Optional(Type.String()),
+    enum: Type.Optional(Type.Array(Type.String())),
+    pattern: Type.Optional(Type.String({ description: 'a regular expression the whole value must match' })),
+    description: Type.Optional(Type.String()),
+  },
+  { $id: 'Parameter' },
+);
+
+export const PlanParametersSchema = Type.Object(
+  {
+    plan: Type.String(),
+    service: Type.String(),
+    description: Type.String(),
+    parameters: Type.Array(Type.Ref(ParameterSchema), { description: 'in the order the plan declares them' }),
+    requireOneOf: Type.Array(Type.Array(Type.String()), { description: 'groups of parameters of which at least one must be given in full' }),
+  },
+  { $id: 'PlanParameters' },
+);
+export type PlanParameters = Static<typeof PlanParametersSchema>;
+
+export const SHARED_SCHEMAS = [
+  StatusSchema,
+  ProgressSchema,
+  StepSchema,
+  PhaseSchema,
+  PlanSchema,
+  ErrorSchema,
+  MessageSchema,
+  StartedSchema,
+  SnapshotSchema,
+  ParameterSchema,
+  PlanParametersSchema,
+];

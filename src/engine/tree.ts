@@ -1,5 +1,5 @@
 import { REDACTED } from '../shared/index.js';
-import { phaseStatus, planErrors, planStatus } from './status.js';
+import { isActive, phaseStatus, planErrors, planStatus } from './status.js';
 import type { Progress, RunState, Status, Strategy } from './types.js';
 
 /** What a worker last reported for a running step (kept apart from the run, written often). */
@@ -36,6 +36,8 @@ export interface PlanTree {
   service: string;
   runId: string | null;
   status: Status;
+  /** Whether the run has work left: steps running, due or waiting on a resume. False once it ended or was stopped. */
+  active: boolean;
   strategy: Strategy;
   parameters: Record<string, string>;
   startedAt: number | null;
@@ -88,6 +90,7 @@ export function planTree(run: RunState, live: Record<string, LiveProgress>, runI
     service: run.service,
     runId,
     status,
+    active: runId !== null && isActive(run),
     strategy: run.strategy,
     parameters: maskedParameters(run),
     startedAt: runId === null ? null : run.createdAt,

@@ -17,6 +17,8 @@ export class ProgressTracker implements ProgressReporter {
   }
 
   bytes(done: number, total: number | null = this.total): void {
+    // The first report starts the clock at zero bytes, so the first snapshot already has a rate.
+    if (!this.hasBytes) this.samples.push([Date.now(), 0]);
     this.hasBytes = true;
     this.done = done;
     this.total = total;
@@ -39,7 +41,7 @@ export class ProgressTracker implements ProgressReporter {
     if (eta !== undefined) parts.push(`${formatDuration(eta)} left`);
     return {
       message: parts.join(', '),
-      progress: { bytesDone: this.done, bytesTotal: this.total, rate: Math.round(rate), ...(eta === undefined ? {} : { eta: Math.round(eta) }) },
+      progress: { bytesDone: this.done, bytesTotal: this.total, ...(rate > 0 ? { rate: Math.round(rate) } : {}), ...(eta === undefined ? {} : { eta: Math.round(eta) }) },
       at: now,
     };
   }

@@ -3,7 +3,7 @@ import { Type, type TObject } from '@sinclair/typebox';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { maskedParameters } from '../../engine/index.js';
 import type { Operation, PlanRuns } from '../../runs/index.js';
-import { planHttpStatus, toPlanInfo } from '../plan-info.js';
+import { planHttpStatus, planParameters, toPlanInfo } from '../plan-info.js';
 import { PhaseQuery, StepQuery } from '../schemas.js';
 
 export interface PlanRoutesOptions {
@@ -41,6 +41,22 @@ export function planRoutes(fastify: FastifyInstance, options: PlanRoutesOptions)
     async (request, reply) => {
       const tree = await planRuns.tree(serviceOf(request), request.params.plan);
       return reply.code(planHttpStatus(tree)).send(toPlanInfo(tree));
+    },
+  );
+
+  app.get(
+    '/:plan/parameters',
+    {
+      schema: {
+        tags,
+        summary: "The plan's declared parameters: what a start needs (for forms and scripts)",
+        params: PlanParams,
+        response: { 200: ref('PlanParameters'), ...errors },
+      },
+    },
+    (request) => {
+      const service = serviceOf(request);
+      return planParameters(service, planRuns.plan(service, request.params.plan));
     },
   );
 

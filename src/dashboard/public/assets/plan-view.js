@@ -1,0 +1,116 @@
+// @ts-check
+// One plan: its run, errors, parameters, and the tree of phases and steps with their progress and
+// the operations that apply to each.
+import { badge, h, progressBar, time } from './dom.js';
+
+/**
+ * @typedef {{ id: string, name: string, status: string, attempts: number, message: string,
+ *   progress: { bytesDone: number, bytesTotal: number | null, rate?: number, eta?: number } | null,
+ *   startedAt: string | null, finishedAt: string | null, retryAt: string | null }} Step
+ * @typedef {{ id: string, name: string, status: string, strategy: string, steps: Step[] }} Phase
+ * @typedef {{ name: string, service: string, runId: string | null, status: string, active: boolean, strategy: string,
+ *   parameters: Record<string, string>, startedAt: string | null, finishedAt: string | null, errors: string[],
+ *   progress: { bytesDone: number, bytesTotal: number | null }, phases: Phase[] }} Plan
+ * @typedef {{ phase?: string, step?: string }} Target
+ * @typedef {(operation: string, target: Target, label: string, confirm?: string) => void} Act
+ */
+
+/** @param {string} label @param {() => void} onclick @param {boolean} enabled @param {string} [title] @param {string} [kind] */
+function button(label, onclick, enabled, title, kind) {
+  return h('button', { type: 'button', class: kind, title, disabled: !enabled, onclick }, label);
+}
+
+/** What the run is doing, in a word. @param {Plan} plan */
+function runState(plan) {
+  if (plan.active) return plan.status === 'WAITING' ? 'paused' : 'running';
+  if (plan.status === 'COMPLETE' && plan.errors.length === 0) return 'complete';
+  if (plan.status === 'ERROR' || plan.errors.length > 0) return 'failed';
+  return 'stopped';
+}
+
+/** @param {Plan} plan @param {Act} act @param {() => void} toggleStart @param {boolean} startOpen */
+export function planHead(plan, act, toggleStart, startOpen) {
+  const ran = plan.runId !== null;
+  const paused = plan.status === 'WAITING';
+  const meta = ran ? [`run ${plan.runId}`, `started ${time(plan.startedAt)}`, runState(plan)] : ['never run'];
+  if (ran && plan.finishedAt !== null) meta.push(`finished ${time(plan.finishedAt)}`);
+  return h(
+    'div',
+    { class: 'plan-head' },
+    h('h2', {}, plan.name, ' ', badge(plan.status)),
+    h('p', { class: 'meta' }, `${plan.strategy} strategy · ${meta.join(' · ')}`),
+    h(
+      'div',
+      { class: 'actions' },
+      button(startOpen ? 'Hide start form' : 'Start…', toggleStart, !plan.active, plan.active ? 'a run of this plan is active' : undefined, 'primary'),
+      button('Pause', () => act('interrupt', {}, 'pause'), plan.active && !paused),
+      button('Resume', () => act('continue', {}, 'resume'), ran && paused),
+      button('Stop', () => act('stop', {}, 'stop', `Stop ${plan.name}? Running transfers are cancelled and every step goes back to PENDING.`), plan.active, undefined, 'danger'),
+      button('Restart', () => act('restart', {}, 'restart', undefined), ran && !plan.active, 'run the whole plan again with its stored parameters'),
+    ),
+  );
+}
+
+/** @param {Plan} plan @param {Act} act */
+export function planBody(plan, act) {
+  const ran = plan.runId !== null;
+  const overall = plan.progress.bytesTotal === null ? null : h('div', { class: 'overall' }, h('span', { class: 'hint' }, 'Bytes of the steps started so far'), progressBar(plan.progress));
+  const errors = plan.errors.length === 0 ? null : h('div', { class: 'errors', role: 'alert' }, h('h3', {}, 'Errors'), h('ul', {}, plan.errors.map((e) => h('li', {}, e))));
+  const entries = Object.entries(plan.parameters);
+  const parameters =
+    entries.length === 0
+      ? null
+      : h('details', { class: 'parameters' }, h('summary', {}, ran ? 'Parameters of this run' : 'Default parameters'), h('dl', {}, entries.map(([k, v]) => [h('dt', {}, k), h('dd', {}, v)])));
+  return h('div', { class: 'plan-body' }, errors, overall, parameters, plan.phases.map((phase) => phaseView(plan, phase, act, ran)));
+}
+
+/** @param {Plan} plan @param {Phase} phase @param {Act} act @param {boolean} ran */
+function phaseView(plan, phase, act, ran) {
+  const paused = phase.status === 'WAITING';
+  const done = phase.status === 'COMPLETE';
+  const target = { phase: phase.id };
+  return h(
+    'div',
+    { class: `phase status-${phase.status}`, 'data-phase': phase.name },
+    h(
+      'div',
+      { class: 'phase-head' },
+      h('h3', {}, phase.name, ' ', h('span', { class: 'strategy' }, `(${phase.strategy})`), ' ', badge(phase.status)),
+      h(
+        'div',
+        { class: 'actions small' },
+        button('Pause', () => act('interrupt', target, `pause ${phase.name}`), plan.active && !paused && !done),
+        button('Resume', () => act('continue', target, `resume ${phase.name}`), ran && paused),
+        button('Restart', () => act('restart', target, `restart ${phase.name}`), ran),
+        button('Force complete', () => act('forceComplete', target, `force-complete ${phase.name}`, `Mark phase ${phase.name} COMPLETE? Its steps will not run; what runs is cancelled.`), ran && !done, undefined, 'danger'),
+      ),
+    ),
+    h(
+      'table',
+      { class: 'steps' },
+      h('thead', {}, h('tr', {}, ['Step', 'Status', 'Attempts', 'Progress', 'Message', ''].map((t) => h('th', {}, t)))),
+      h('tbody', {}, phase.steps.map((step) => stepRow(phase, step, act, ran))),
+    ),
+  );
+}
+
+/** @param {Phase} phase @param {Step} step @param {Act} act @param {boolean} ran */
+function stepRow(phase, step, act, ran) {
+  const target = { phase: phase.id, step: step.id };
+  const when = step.status === 'DELAYED' && step.retryAt !== null ? h('div', { class: 'retry' }, `retry at ${time(step.retryAt)}`) : null;
+  return h(
+    'tr',
+    { class: `step status-${step.status}`, 'data-step': step.name },
+    h('td', { class: 'name' }, step.name),
+    h('td', {}, badge(step.status)),
+    h('td', { class: 'attempts' }, String(step.attempts)),
+    h('td', { class: 'progress-cell' }, progressBar(step.progress)),
+    h('td', { class: 'message' }, step.message, when),
+    h(
+      'td',
+      { class: 'actions small' },
+      button('Restart', () => act('restart', target, `restart ${step.name}`), ran),
+      button('Force complete', () => act('forceComplete', target, `force-complete ${step.name}`, `Mark ${step.name} COMPLETE without running it? If it runs, it is cancelled.`), ran && step.status !== 'COMPLETE', undefined, 'danger'),
+    ),
+  );
+}
