@@ -1,19 +1,24 @@
 import { Command, CommanderError } from 'commander';
 import { assertSafeListen, loadConfig } from '../config/index.js';
 import { AppError, errorMessage, isAppError } from '../shared/index.js';
+import type { Terminal } from './follow.js';
 import { addPlanCommands } from './plan-commands.js';
 import { closeOnSignals, startAgent, startApi, startCoordinator, type Part } from './processes.js';
 import { createRuntime, localNodes, parseNode } from './runtime.js';
+import { addSnapshotCommands } from './snapshot-commands.js';
 import { validate } from './validate.js';
 
 export interface Io {
   out: (text: string) => void;
   err: (text: string) => void;
+  /** Standard output when it is a terminal: `--watch` redraws in place there. */
+  terminal?: Terminal | undefined;
 }
 
 const stdio: Io = {
   out: (text) => void process.stdout.write(`${text}\n`),
   err: (text) => void process.stderr.write(`${text}\n`),
+  terminal: process.stdout.isTTY ? { write: (text) => void process.stdout.write(text), columns: () => process.stdout.columns || 80 } : undefined,
 };
 
 function defaultUrl(env: NodeJS.ProcessEnv): string {
@@ -98,7 +103,9 @@ export function buildProgram(env: NodeJS.ProcessEnv = process.env, io: Io = stdi
       process.exitCode = validate(out, err, env);
     });
 
-  addPlanCommands(program, out, { url: defaultUrl(env), ...(env['DRPLAN_API_TOKEN'] === undefined ? {} : { token: env['DRPLAN_API_TOKEN'] }) });
+  const api = { url: defaultUrl(env), ...(env['DRPLAN_API_TOKEN'] === undefined ? {} : { token: env['DRPLAN_API_TOKEN'] }) };
+  addPlanCommands(program, { out, terminal: io.terminal }, api);
+  addSnapshotCommands(program, out, api);
   return program;
 }
 

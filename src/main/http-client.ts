@@ -21,6 +21,11 @@ export class DrplanClient {
     return `${base}${rest}`;
   }
 
+  /** `/v1/snapshots` or `/v1/service/<service>/snapshots`. */
+  snapshotsPath(): string {
+    return this.options.service === undefined ? '/v1/snapshots' : `/v1/service/${encodeURIComponent(this.options.service)}/snapshots`;
+  }
+
   async request(method: 'GET' | 'POST', path: string, body?: unknown): Promise<Response> {
     // Relative to the base, so a base with a path (behind a proxy: https://host/service/drplan) keeps it.
     const url = new URL(path.replace(/^\//, ''), this.options.url.endsWith('/') ? this.options.url : `${this.options.url}/`);

@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import type { PlanInfo } from '../api/index.js';
 import { AppError } from '../shared/index.js';
+import { followPlan, liveView, type Outcome, type Terminal } from './follow.js';
 import { DrplanClient, type Response } from './http-client.js';
 import { formatPlanTree } from './tree-format.js';
 
@@ -15,7 +16,35 @@ interface GlobalOptions {
 
 type Out = (text: string) => void;
 
-function failure(response: Response): AppError {
+export interface PlanIo {
+  out: Out;
+  /** Set when standard output is a terminal: `--watch` redraws in place there. */
+  terminal?: Terminal | undefined;
+}
+
+interface FollowFlags {
+  interval: string;
+  timeout?: string;
+}
+
+const seconds = (flag: string, text: string | undefined): number | undefined => {
+  if (text === undefined) return undefined;
+  const value = Number(text);
+  if (!Number.isFinite(value) || value <= 0) throw new AppError('BAD_REQUEST', `${flag} ${text}: expected a number of seconds above 0`);
+  return value;
+};
+
+/** Without a terminal: the tree again whenever a status in it changes (not on every progress tick). */
+function changes(out: Out): (tree: PlanInfo) => void {
+  let last = '';
+  return (tree) => {
+    const text = formatPlanTree(tree);
+    if (text !== last) out(`${text}\n`);
+    last = text;
+  };
+}
+
+export function failure(response: Response): AppError {
   const body = response.body as { error?: string; message?: string; problems?: Array<{ parameter: string; message: string }>; runId?: string } | string | null;
   if (typeof body === 'object' && body !== null && typeof body.message === 'string') {
     const lines = [body.message];
@@ -44,22 +73,53 @@ const query = (entries: Record<string, string | undefined>): string => {
   return text === '' ? '' : `?${text}`;
 };
 
-/** `drplan plan …`: the DC/OS CLI verbs over the REST API. */
-export function addPlanCommands(program: Command, out: Out, defaults: { url: string; token?: string }): void {
-  for (const name of ['plan', 'plans']) {
-    const plan = program
+export interface ApiDefaults {
+  url: string;
+  token?: string;
+}
+
+/** A command group that talks to the REST API: `--url`, `--token`, `--service`, `--json`. */
+export function apiCommand(program: Command, name: string, defaults: ApiDefaults): Command {
+  return (
+    program
       .command(name, { hidden: name === 'plans' })
-      .description('list, inspect and operate plans over the REST API')
       .option('--url <url>', 'drplan API address', defaults.url)
       // No commander default: it would print the token in --help.
       .option('--token <token>', 'bearer token (default: $DRPLAN_API_TOKEN)')
       .option('--service <service>', 'service to address (default: the default service)')
-      .option('--json', 'print the raw JSON response');
-    const client = (command: Command): { client: DrplanClient; opts: GlobalOptions } => {
-      const opts = command.optsWithGlobals<GlobalOptions>();
-      return { client: new DrplanClient({ url: opts.url, token: opts.token ?? defaults.token, service: opts.service }), opts };
-    };
+      .option('--json', 'print the raw JSON response')
+  );
+}
+
+export function clientFor(command: Command, defaults: ApiDefaults): { client: DrplanClient; opts: GlobalOptions } {
+  const opts = command.optsWithGlobals<GlobalOptions>();
+  return { client: new DrplanClient({ url: opts.url, token: opts.token ?? defaults.token, service: opts.service }), opts };
+}
+
+/** `drplan plan …`: the DC/OS CLI verbs over the REST API. */
+export function addPlanCommands(program: Command, io: PlanIo, defaults: ApiDefaults): void {
+  const { out, terminal } = io;
+  for (const name of ['plan', 'plans']) {
+    const plan = apiCommand(program, name, defaults).description('list, inspect and operate plans over the REST API');
+    const client = (command: Command) => clientFor(command, defaults);
     const json = (value: unknown): void => out(JSON.stringify(value, null, 2));
+
+    /**
+     * Follows a plan until its run ends and sets the exit code from the outcome. `live`: show it as
+     * it goes (in place on a terminal); otherwise only the final tree is printed.
+     */
+    const watch = async (c: DrplanClient, path: string, o: FollowFlags, opts: GlobalOptions, live: boolean, runId?: string): Promise<void> => {
+      const asJson = opts.json === true;
+      const onTree = !live ? () => undefined : asJson ? (tree: PlanInfo) => out(JSON.stringify(tree)) : terminal !== undefined ? liveView(terminal) : changes(out);
+      const outcome: Outcome = await followPlan(c, path, { interval: seconds('--interval', o.interval) ?? 1, timeout: seconds('--timeout', o.timeout), runId, onTree });
+      if (asJson) {
+        if (!live) json(outcome.tree);
+      } else {
+        if (!live) out(formatPlanTree(outcome.tree));
+        out(outcome.summary);
+      }
+      process.exitCode = outcome.code;
+    };
     /** Runs an operation and prints DC/OS's sentence for it, or the 208 notice. */
     const operate = async (command: Command, path: string, sentence: string): Promise<void> => {
       const { client: c, opts } = client(command);
@@ -85,9 +145,14 @@ export function addPlanCommands(program: Command, out: Out, defaults: { url: str
       .alias('show')
       .description('the plan tree: phases, steps and their status')
       .argument('<plan>')
-      .action(async (planName: string, _o: unknown, command: Command) => {
+      .option('--watch', 'follow the run until it ends: redrawn in place with progress bars on a terminal, a tree per change otherwise, a JSON line per change with --json')
+      .option('--interval <seconds>', 'seconds between polls with --watch', '1')
+      .option('--timeout <seconds>', 'with --watch, give up after this long (exit 124)')
+      .action(async (planName: string, o: FollowFlags & { watch?: boolean }, command: Command) => {
         const { client: c, opts } = client(command);
-        const response = await c.request('GET', c.plansPath(`/${encodeURIComponent(planName)}`));
+        const path = c.plansPath(`/${encodeURIComponent(planName)}`);
+        if (o.watch === true) return watch(c, path, o, opts, true);
+        const response = await c.request('GET', path);
         if (![200, 202, 417].includes(response.status)) throw failure(response);
         if (opts.json === true) json(response.body);
         else out(formatPlanTree(response.body as PlanInfo));
@@ -98,11 +163,17 @@ export function addPlanCommands(program: Command, out: Out, defaults: { url: str
       .description('start a run with parameters')
       .argument('<plan>')
       .option('-p, --params <KEY=VALUE>', 'a parameter (repeat)', (value: string, previous: string[]) => [...previous, value], [] as string[])
-      .action(async (planName: string, o: { params: string[] }, command: Command) => {
-        const { client: c } = client(command);
+      .option('--wait', 'follow the run; exit 0 when it is COMPLETE, 1 on ERROR or when it is stopped (for cron and scripts)')
+      .option('--interval <seconds>', 'seconds between polls with --wait', '1')
+      .option('--timeout <seconds>', 'with --wait, give up after this long (exit 124; the run goes on)')
+      .action(async (planName: string, o: FollowFlags & { params: string[]; wait?: boolean }, command: Command) => {
+        const { client: c, opts } = client(command);
         const response = await c.request('POST', c.plansPath(`/${encodeURIComponent(planName)}/start`), parseParams(o.params));
         if (response.status !== 200) throw failure(response);
-        json(response.body);
+        const started = response.body as { message: string; runId: string };
+        if (o.wait !== true) return json(started);
+        if (opts.json !== true) out(started.message);
+        return watch(c, c.plansPath(`/${encodeURIComponent(planName)}`), o, opts, terminal !== undefined, started.runId);
       });
 
     plan

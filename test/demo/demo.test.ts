@@ -35,7 +35,9 @@ describe('npm run demo', () => {
     try {
       await waitFor('the banner', () => output.includes('Ctrl-C stops everything.'), 60_000, 100);
       const base = `http://127.0.0.1:${port}`;
-      assert.match(output, new RegExp(`API: +${base.replace(/\./g, '\\.')}`));
+      assert.match(output, new RegExp(`API: +${base.replace(/\./g, '\\.')}/v1`));
+      assert.match(output, new RegExp(`dashboard: +${base.replace(/\./g, '\\.')}/\n`));
+      assert.match(await (await fetch(`${base}/`)).text(), /<title>drplan<\/title>/);
       assert.match(output, new RegExp(`npx drplan plan status backup-s3 --url ${base.replace(/\./g, '\\.')}`));
       const plans = (await (await fetch(`${base}/v1/plans`)).json()) as string[];
       assert.deepEqual(plans.sort(), ['backup-azure', 'backup-s3', 'restore-azure', 'restore-s3']);
@@ -63,7 +65,8 @@ describe('npm run demo', () => {
 
       const node1 = join(root, 'var/demo/node-1');
       const before = describeTree(node1);
-      await drplan(command('npx drplan plan start backup-s3'));
+      // --wait: the command returns when the run is over, exit 0 for COMPLETE.
+      assert.match((await drplan(command('npx drplan plan start backup-s3'))).stdout, /backup-s3 run \S+ is COMPLETE\n$/);
       const backup = await finished('backup-s3');
       assert.equal(backup.status, 'COMPLETE', JSON.stringify(backup.errors));
       const rm = lines.find((l) => l.startsWith('rm -rf '));
