@@ -1,12 +1,21 @@
 # drplan: one image for every process (api, coordinator, agent, serve); the command picks one.
+# Build stage: compile TypeScript to dist/ (with the dashboard's static files).
+FROM node:20-bookworm-slim AS build
+WORKDIR /app
+COPY package.json package-lock.json ./
+RUN npm ci --no-audit --no-fund
+COPY tsconfig.json tsconfig.build.json ./
+COPY src ./src
+RUN npm run build
+
+# Runtime stage: production dependencies and the compiled code only.
 FROM node:20-bookworm-slim
 WORKDIR /app
 ENV NODE_ENV=production
 COPY package.json package-lock.json ./
 RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
-COPY tsconfig.json ./
 COPY bin ./bin
-COPY src ./src
+COPY --from=build /app/dist ./dist
 COPY services ./services
 COPY plans ./plans
 # Agents mount each node's volume at /app/var/demo: data and drplan's staging beside it share a filesystem.

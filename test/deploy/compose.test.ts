@@ -80,11 +80,20 @@ describe('docker-compose.yml (checked, not run: there is no Docker engine here)'
     assert.equal(volumes.size, demo.pods['node']!.count, 'a volume per node');
   });
 
-  it('the Dockerfile builds on Node 20 and runs the drplan bin', () => {
+  it('the Dockerfile builds dist/ on Node 20 and runs it through the drplan bin', () => {
     const dockerfile = readFileSync(join(root, 'Dockerfile'), 'utf8');
-    assert.match(dockerfile, /^FROM node:20-/m);
-    assert.match(dockerfile, /^RUN npm ci --omit=dev/m);
-    assert.match(dockerfile, /^ENTRYPOINT \["node", "bin\/drplan\.js"\]/m);
-    for (const dir of ['bin', 'src', 'services', 'plans']) assert.match(dockerfile, new RegExp(`^COPY ${dir} `, 'm'));
+    const stages = dockerfile.split(/^FROM /m).slice(1);
+    assert.equal(stages.length, 2, 'a build stage and a runtime stage');
+    for (const stage of stages) assert.match(stage, /^node:20-/);
+    assert.match(stages[0] ?? '', /^COPY src \.\/src$/m);
+    assert.match(stages[0] ?? '', /^RUN npm run build$/m);
+    const runtime = stages[1] ?? '';
+    assert.match(runtime, /^RUN npm ci --omit=dev/m);
+    assert.match(runtime, /^COPY --from=build \/app\/dist \.\/dist$/m);
+    assert.match(runtime, /^ENTRYPOINT \["node", "bin\/drplan\.js"\]/m);
+    for (const dir of ['bin', 'services', 'plans']) assert.match(runtime, new RegExp(`^COPY ${dir} `, 'm'));
+    // The build script puts the dashboard beside the compiled code, where it looks for it.
+    const build = (JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { scripts: Record<string, string> }).scripts['build'] ?? '';
+    assert.match(build, /cpSync\('src\/dashboard\/public', 'dist\/src\/dashboard\/public'/);
   });
 });
