@@ -113,6 +113,7 @@ describe('drplan plan start --wait and status --watch', () => {
   it('redraws the tree in place on a terminal', async () => {
     const result = await onTerminal(['plan', 'start', 'flow', '--wait', '--interval', '0.1', '--url', url]);
     assert.equal(result.code, 0, result.out);
+    // eslint-disable-next-line no-control-regex -- the terminal's escape codes are what is tested
     assert.match(result.out, /\x1b\[\d+F\x1b\[J/, 'moves up over the last frame and clears it');
     assert.match(result.out, /node-\d:\[work\] \(STARTED\) running work for \d+s/, 'running steps show what they do');
     assert.match(result.out, /flow run [0-9a-f-]{36} is COMPLETE\r?\n$/);
