@@ -57,6 +57,14 @@ describe('the dashboard in a browser, against drplan serve, redis-server and s3r
   });
 
   const headStatus = (): Promise<string> => page.locator('#plan-head .badge').first().innerText();
+  /** Opens the start form of the selected plan, fills it for the S3 server and submits it. */
+  const startFromForm = async (snapshot: string): Promise<void> => {
+    await page.click('#plan-head button:has-text("Start…")');
+    const form = page.locator('#start-form');
+    await form.locator('#param-SNAPSHOT_NAME').fill(snapshot);
+    for (const [name, value] of Object.entries(s3.parameters)) await form.locator(`#param-${name}`).fill(value);
+    await form.locator('button[type="submit"]').click();
+  };
 
   it('lists the four plans of the service', async () => {
     await page.locator('#plans li[data-plan]').nth(3).waitFor();
@@ -117,11 +125,7 @@ describe('the dashboard in a browser, against drplan serve, redis-server and s3r
   });
 
   it('pauses and resumes a run from the page', async () => {
-    await page.click('#plan-head button:has-text("Start…")');
-    const form = page.locator('#start-form');
-    await form.locator('#param-SNAPSHOT_NAME').fill('nightly-2');
-    for (const [name, value] of Object.entries(s3.parameters)) await form.locator(`#param-${name}`).fill(value);
-    await form.locator('button[type="submit"]').click();
+    await startFromForm('nightly-2');
     // The schema hooks take 1.5 s each, one node after the other: pause while one runs.
     await page.locator(SCHEMA_RUNNING).first().waitFor({ timeout: 30_000 });
     await page.click('#plan-head button:has-text("Pause")');
@@ -140,11 +144,7 @@ describe('the dashboard in a browser, against drplan serve, redis-server and s3r
   });
 
   it('asks before stopping, and stop cancels the run', async () => {
-    await page.click('#plan-head button:has-text("Start…")');
-    const form = page.locator('#start-form');
-    await form.locator('#param-SNAPSHOT_NAME').fill('nightly-3');
-    for (const [name, value] of Object.entries(s3.parameters)) await form.locator(`#param-${name}`).fill(value);
-    await form.locator('button[type="submit"]').click();
+    await startFromForm('nightly-3');
     await page.locator(SCHEMA_RUNNING).first().waitFor({ timeout: 30_000 });
     await page.click('#plan-head button:has-text("Stop")');
     const dialog = page.locator('#confirm-dialog');

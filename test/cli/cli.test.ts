@@ -1,45 +1,24 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { main } from '../../src/main/cli.js';
-import { PLANS, SERVICE } from '../helpers/fixtures.js';
-import { freePort, startRedis, type RedisServer } from '../helpers/redis.js';
-import { startStack, type Stack } from '../helpers/stack.js';
-
-interface Result {
-  code: number;
-  out: string;
-  err: string;
-}
+import { freePort, type RedisServer } from '../helpers/redis.js';
+import { listeningFixtureStack, runCli } from '../helpers/cli.js';
+import type { Stack } from '../helpers/stack.js';
 
 describe('drplan plan … over HTTP', () => {
   let redis: RedisServer;
   let stack: Stack;
   let url: string;
-  const cli = async (...args: string[]): Promise<Result> => {
-    const out: string[] = [];
-    const err: string[] = [];
-    const previous = process.exitCode;
-    process.exitCode = 0;
-    await main(['node', 'drplan', ...args, '--url', url], {}, { out: (t) => out.push(t), err: (t) => err.push(t) });
-    const code = Number(process.exitCode ?? 0);
-    process.exitCode = previous;
-    return { code, out: out.join('\n'), err: err.join('\n') };
-  };
+  const cli = (...args: string[]) => runCli(url, ...args);
 
+  let close: () => Promise<void>;
   before(async () => {
-    redis = await startRedis();
-    stack = await startStack({ redisUrl: redis.url, services: { 'svc.yml': SERVICE }, plans: PLANS });
-    for (let i = 0; i < 3; i += 1) mkdirSync(stack.dataDir(i), { recursive: true });
-    url = await stack.app.listen({ host: '127.0.0.1', port: 0 });
+    ({ redis, stack, url, close } = await listeningFixtureStack());
   });
-  after(async () => {
-    await stack.close();
-    await redis.stop();
-  });
+  after(() => close());
 
   it('lists plans and prints a never-run plan as a tree', async () => {
     assert.deepEqual(JSON.parse((await cli('plan', 'list')).out), ['counting', 'crash', 'failing', 'flow', 'hanging', 'long', 'strict']);

@@ -4,34 +4,18 @@ import { randomBytes } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { main } from '../../src/main/cli.js';
-import { DEMO_LIKE, PLANS, SERVICE, shippedPlans } from '../helpers/fixtures.js';
+import { listeningFixtureStack, runCli, type CliResult } from '../helpers/cli.js';
+import { DEMO_LIKE, shippedPlans } from '../helpers/fixtures.js';
 import { startRedis, type RedisServer } from '../helpers/redis.js';
 import { startS3, type S3Server } from '../helpers/s3.js';
 import { startStack, type Stack } from '../helpers/stack.js';
 
 const BIN = join(import.meta.dirname, '../../bin/drplan.js');
 
-interface Result {
-  code: number;
-  out: string;
-  err: string;
-}
-
-/** In-process CLI, standard output not a terminal. */
-async function cli(url: string, ...args: string[]): Promise<Result> {
-  const out: string[] = [];
-  const err: string[] = [];
-  const previous = process.exitCode;
-  process.exitCode = 0;
-  await main(['node', 'drplan', ...args, '--url', url], {}, { out: (t) => out.push(t), err: (t) => err.push(t) });
-  const code = Number(process.exitCode ?? 0);
-  process.exitCode = previous;
-  return { code, out: out.join('\n'), err: err.join('\n') };
-}
+const cli = runCli;
 
 /** The CLI as a process on a pseudo-terminal (util-linux `script`), as an operator runs it. */
-function onTerminal(args: string[]): Promise<Result> {
+function onTerminal(args: string[]): Promise<CliResult> {
   const command = [process.execPath, BIN, ...args].map((a) => `'${a.replaceAll("'", "'\\''")}'`).join(' ');
   return new Promise((resolve) => {
     // A wide terminal, so progress lines are not cut.
@@ -42,19 +26,13 @@ function onTerminal(args: string[]): Promise<Result> {
 }
 
 describe('drplan plan start --wait and status --watch', () => {
-  let redis: RedisServer;
   let stack: Stack;
   let url: string;
+  let close: () => Promise<void>;
   before(async () => {
-    redis = await startRedis();
-    stack = await startStack({ redisUrl: redis.url, services: { 'svc.yml': SERVICE }, plans: PLANS });
-    for (let i = 0; i < 3; i += 1) mkdirSync(stack.dataDir(i), { recursive: true });
-    url = await stack.app.listen({ host: '127.0.0.1', port: 0 });
+    ({ stack, url, close } = await listeningFixtureStack());
   });
-  after(async () => {
-    await stack.close();
-    await redis.stop();
-  });
+  after(() => close());
 
   it('--wait exits 0 when the run is COMPLETE, printing the final tree', async () => {
     const result = await cli(url, 'plan', 'start', 'flow', '--wait', '--interval', '0.2');
