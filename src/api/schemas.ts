@@ -50,6 +50,7 @@ export const PlanSchema = Type.Object(
     runId: Nullable(Type.String({ description: 'null for a plan that never ran' })),
     status: Type.Ref(StatusSchema),
     active: Type.Boolean({ description: 'the run has work left (running, due, or paused); false once it ended or was stopped' }),
+    interrupted: Type.Boolean({ description: 'the plan itself is paused (interrupt without a phase)' }),
     strategy: Type.String(),
     parameters: Type.Record(Type.String(), Type.String(), { description: 'secret values are masked' }),
     startedAt: Nullable(Type.String({ format: 'date-time' })),

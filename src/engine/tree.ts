@@ -38,6 +38,8 @@ export interface PlanTree {
   status: Status;
   /** Whether the run has work left: steps running, due or waiting on a resume. False once it ended or was stopped. */
   active: boolean;
+  /** Whether the plan itself is paused (an interrupt without a phase); a paused phase shows in its own status. */
+  interrupted: boolean;
   strategy: Strategy;
   parameters: Record<string, string>;
   startedAt: number | null;
@@ -91,6 +93,7 @@ export function planTree(run: RunState, live: Record<string, LiveProgress>, runI
     runId,
     status,
     active: runId !== null && isActive(run),
+    interrupted: runId !== null && run.interrupted,
     strategy: run.strategy,
     parameters: maskedParameters(run),
     startedAt: runId === null ? null : run.createdAt,

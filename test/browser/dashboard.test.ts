@@ -100,7 +100,7 @@ describe('the dashboard in a browser, against drplan serve, redis-server and s3r
     const form = page.locator('#start-form');
     await form.locator('#param-SNAPSHOT_NAME').fill('nightly-1');
     await form.locator('button[type="submit"]').click();
-    await page.locator('#start', { hasText: 'backup-s3 started' }).waitFor();
+    await page.locator('#notice', { hasText: 'backup-s3 started.' }).waitFor();
     // A running upload shows its bar with bytes, rate and ETA.
     const bar = page.locator('tr.step.status-STARTED .progress-text', { hasText: /MiB\/s · ETA/ });
     await bar.first().waitFor({ timeout: 60_000 });
@@ -121,7 +121,6 @@ describe('the dashboard in a browser, against drplan serve, redis-server and s3r
     const cell = page.locator('tr[data-step="node-1:[backup-schema]"] td.message');
     assert.equal(await cell.innerText(), `schema of node 1 ${MARKUP}`);
     assert.equal(await page.locator('#plan img, #plans img').count(), 0);
-    assert.equal(await page.evaluate('window.__xss'), undefined);
   });
 
   it('pauses and resumes a run from the page', async () => {
@@ -158,6 +157,34 @@ describe('the dashboard in a browser, against drplan serve, redis-server and s3r
     await page.locator('#plan-head .meta', { hasText: 'stopped' }).waitFor({ timeout: 10_000 });
     assert.equal(await headStatus(), 'WAITING', 'stopped: interrupted and reset, as in DC/OS');
     assert.equal(await page.locator('tr[data-step="node-0:[upload-s3]"] .badge').innerText(), 'PENDING');
+  });
+
+  it('restarts the plan, force-completes a step after asking, and pauses and resumes one phase', async () => {
+    // The plan stopped above: run it again with its stored parameters.
+    await page.click('#plan-head button:has-text("Restart")');
+    await page.locator('#plan-head .meta', { hasText: ' · running' }).waitFor({ timeout: 10_000 });
+    // node-2's schema hook has not run yet (they run one node at a time): skip it.
+    const row = page.locator('tr[data-step="node-2:[backup-schema]"]');
+    assert.equal(await row.locator('.badge').innerText(), 'PENDING');
+    await row.locator('button:has-text("Force complete")').click();
+    const dialog = page.locator('#confirm-dialog');
+    assert.equal(await dialog.locator('#confirm-message').innerText(), 'Mark node-2:[backup-schema] COMPLETE without running it? If it runs, it is cancelled.');
+    await dialog.locator('button[value="confirm"]').click();
+    await row.locator('.badge', { hasText: 'COMPLETE' }).waitFor({ timeout: 10_000 });
+    // Pause the upload phase before it starts: the schema phase finishes, the uploads wait.
+    const uploads = page.locator('.phase[data-phase="upload-backups"]');
+    await uploads.locator('.phase-head button:has-text("Pause")').click();
+    await uploads.locator('.phase-head .badge', { hasText: 'WAITING' }).waitFor({ timeout: 10_000 });
+    await page.locator('.phase[data-phase="backup-schema"] .phase-head .badge', { hasText: 'COMPLETE' }).waitFor({ timeout: 30_000 });
+    await page.waitForTimeout(2000);
+    assert.equal(await uploads.locator('tr[data-step="node-0:[upload-s3]"] .badge').innerText(), 'PENDING');
+    assert.equal(await row.locator('td.message').innerText(), 'forced to complete by an operator', 'the skipped hook never ran');
+    // The plan itself is not paused: its Pause stays offered, its Resume does not.
+    assert.equal(await page.locator('#plan-head button:has-text("Pause")').isEnabled(), true);
+    assert.equal(await page.locator('#plan-head button:has-text("Resume")').isEnabled(), false);
+    await uploads.locator('.phase-head button:has-text("Resume")').click();
+    await page.locator('#plan-head .badge', { hasText: 'COMPLETE' }).waitFor({ timeout: 90_000 });
+    await page.locator('#snapshots tr[data-snapshot="nightly-3"]').waitFor({ timeout: 20_000 });
   });
 
   it('asks for the API token when one is needed, says when it is refused, and keeps it for the tab', async () => {

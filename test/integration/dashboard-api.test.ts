@@ -71,7 +71,14 @@ describe('what the dashboard needs from the API', () => {
 
     assert.equal((await stack.start('long', { TOKEN: 't' })).statusCode, 200);
     const running = await stack.waitPlan('long', 'every step running', (t) => t.phases[0]!.steps.every((s) => s.status === 'STARTED'));
-    assert.equal(running.active, true);
+    assert.deepEqual([running.active, running.interrupted], [true, false]);
+    assert.equal((await stack.post('long', 'interrupt')).statusCode, 200);
+    assert.equal((await stack.status('long')).body.interrupted, true);
+    assert.equal((await stack.post('long', 'interrupt', '?phase=wait')).statusCode, 200);
+    assert.equal((await stack.post('long', 'continue')).statusCode, 200);
+    const phasePaused = (await stack.status('long')).body;
+    assert.deepEqual([phasePaused.interrupted, phasePaused.phases[0]?.status], [false, 'WAITING'], 'a paused phase is not a paused plan');
+    assert.equal((await stack.post('long', 'continue', '?phase=wait')).statusCode, 200);
     const first = await stack.app.inject({ method: 'GET', url });
     assert.equal(first.statusCode, 202);
     assert.notEqual(first.headers.etag, etag, 'a new tree, a new tag');

@@ -4,7 +4,7 @@
 // idle, revalidated with ETags so an unchanged plan costs a 304).
 import { Api, Unauthorized, servicePath } from './api.js';
 import { badge, bytes, confirmAction, h, time } from './dom.js';
-import { planBody, planHead } from './plan-view.js';
+import { Memo, planBody, planHead } from './plan-view.js';
 import { startForm } from './start-form.js';
 
 const ACTIVE_MS = 1000;
@@ -29,6 +29,9 @@ const state = {
   plans: new Map(),
   servicesAt: 0,
   snapshotsAt: 0,
+  /** @type {string | null} the service whose catalogue is on the page */
+  snapshotsOf: null,
+  memo: new Memo(),
   startOpen: false,
   /** @type {string | null} the plan whose start form is built */
   formFor: null,
@@ -103,8 +106,11 @@ function selectService(/** @type {string} */ name, /** @type {string | null} */ 
     state.selected = selected;
     state.startOpen = false;
     state.formFor = null;
+    state.memo = new Memo();
     $('start').replaceChildren();
+    $('notice').replaceChildren();
   }
+  $('plans-title').textContent = `Plans of ${name}`;
   renderPlans();
   renderSelected();
 }
@@ -151,12 +157,16 @@ function renderSelected() {
     $('plan-body').replaceChildren();
     return;
   }
-  $('plan-head').replaceChildren(planHead(tree, act, toggleStart, state.startOpen));
-  $('plan-body').replaceChildren(planBody(tree, act));
+  const { memo } = state;
+  const head = [tree.name, tree.status, tree.active, tree.interrupted, tree.runId, tree.startedAt, tree.finishedAt, tree.strategy, state.startOpen];
+  $('plan-head').replaceChildren(memo.get('head', head, () => planHead(tree, act, toggleStart, state.startOpen)));
+  $('plan-body').replaceChildren(planBody(tree, act, memo));
+  memo.done();
 }
 
 function toggleStart() {
   state.startOpen = !state.startOpen;
+  $('notice').replaceChildren();
   if (!state.startOpen) $('start').replaceChildren();
   else void guarded(buildStartForm);
   renderSelected();
@@ -170,11 +180,20 @@ async function buildStartForm() {
   if (answer.status !== 200) throw new Error(answer.body?.message ?? `HTTP ${answer.status}`);
   if (state.selected !== plan || !state.startOpen) return;
   state.formFor = plan;
-  const submit = async (/** @type {Record<string, string>} */ values) => api.post(servicePath(service, 'plans', plan, 'start'), values);
+  const submit = async (/** @type {Record<string, string>} */ values) => {
+    try {
+      return await api.post(servicePath(service, 'plans', plan, 'start'), values);
+    } catch (error) {
+      if (error instanceof Unauthorized) askToken(error.message);
+      throw error;
+    }
+  };
   const started = () => {
     state.startOpen = false;
-    $('start').replaceChildren(h('p', { class: 'ok' }, `${plan} started.`));
+    $('start').replaceChildren();
+    $('notice').replaceChildren(h('p', { class: 'ok' }, `${plan} started.`));
     refresh(plan);
+    renderSelected();
   };
   $('start').replaceChildren(startForm(answer.body, submit, started));
 }
@@ -189,7 +208,7 @@ function act(operation, target, label, confirmText) {
     const query = new URLSearchParams(Object.entries(target).filter(([, v]) => v !== undefined));
     const answer = await api.post(`${servicePath(service, 'plans', plan, operation)}${query.size === 0 ? '' : `?${query}`}`);
     const text = answer.status === 208 ? `${label}: nothing to do (already done or complete)` : answer.status === 200 ? `${label}: ${answer.body.message}` : `${label} failed: ${answer.body?.message ?? `HTTP ${answer.status}`}`;
-    $('start').replaceChildren(h('p', { class: answer.status >= 400 ? 'error' : 'ok', role: 'status' }, text));
+    $('notice').replaceChildren(h('p', { class: answer.status >= 400 ? 'error' : 'ok' }, text));
     refresh(plan);
   });
 }
@@ -204,7 +223,8 @@ async function pollSnapshots() {
   state.snapshotsAt = Date.now() + SNAPSHOTS_MS;
   const answer = await api.get(servicePath(state.service, 'snapshots'));
   if (answer.status !== 200) throw new Error(answer.body?.message ?? `HTTP ${answer.status}`);
-  if (!answer.changed && $('snapshots').childElementCount > 0) return;
+  if (!answer.changed && state.snapshotsOf === state.service) return;
+  state.snapshotsOf = state.service;
   /** @type {Array<{ name: string, plan: string, storage: string, location: string, created: string, bytes: number, nodes: number }>} */
   const snapshots = answer.body;
   $('snapshots').replaceChildren(

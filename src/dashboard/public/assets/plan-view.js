@@ -8,7 +8,7 @@ import { badge, h, progressBar, time } from './dom.js';
  *   progress: { bytesDone: number, bytesTotal: number | null, rate?: number, eta?: number } | null,
  *   startedAt: string | null, finishedAt: string | null, retryAt: string | null }} Step
  * @typedef {{ id: string, name: string, status: string, strategy: string, steps: Step[] }} Phase
- * @typedef {{ name: string, service: string, runId: string | null, status: string, active: boolean, strategy: string,
+ * @typedef {{ name: string, service: string, runId: string | null, status: string, active: boolean, interrupted: boolean, strategy: string,
  *   parameters: Record<string, string>, startedAt: string | null, finishedAt: string | null, errors: string[],
  *   progress: { bytesDone: number, bytesTotal: number | null }, phases: Phase[] }} Plan
  * @typedef {{ phase?: string, step?: string }} Target
@@ -22,7 +22,7 @@ function button(label, onclick, enabled, title, kind) {
 
 /** What the run is doing, in a word. @param {Plan} plan */
 function runState(plan) {
-  if (plan.active) return plan.status === 'WAITING' ? 'paused' : 'running';
+  if (plan.active) return plan.interrupted ? 'paused' : 'running';
   if (plan.status === 'COMPLETE' && plan.errors.length === 0) return 'complete';
   if (plan.status === 'ERROR' || plan.errors.length > 0) return 'failed';
   return 'stopped';
@@ -31,7 +31,6 @@ function runState(plan) {
 /** @param {Plan} plan @param {Act} act @param {() => void} toggleStart @param {boolean} startOpen */
 export function planHead(plan, act, toggleStart, startOpen) {
   const ran = plan.runId !== null;
-  const paused = plan.status === 'WAITING';
   const meta = ran ? [`run ${plan.runId}`, `started ${time(plan.startedAt)}`, runState(plan)] : ['never run'];
   if (ran && plan.finishedAt !== null) meta.push(`finished ${time(plan.finishedAt)}`);
   return h(
@@ -42,17 +41,45 @@ export function planHead(plan, act, toggleStart, startOpen) {
     h(
       'div',
       { class: 'actions' },
-      button(startOpen ? 'Hide start form' : 'Start…', toggleStart, !plan.active, plan.active ? 'a run of this plan is active' : undefined, 'primary'),
-      button('Pause', () => act('interrupt', {}, 'pause'), plan.active && !paused),
-      button('Resume', () => act('continue', {}, 'resume'), ran && paused),
+      button(startOpen ? 'Hide start form' : 'Start…', toggleStart, startOpen || !plan.active, plan.active ? 'a run of this plan is active' : undefined, 'primary'),
+      button('Pause', () => act('interrupt', {}, 'pause'), plan.active && !plan.interrupted),
+      button('Resume', () => act('continue', {}, 'resume'), ran && plan.interrupted, plan.active ? undefined : 'a stopped plan resumes from the start'),
       button('Stop', () => act('stop', {}, 'stop', `Stop ${plan.name}? Running transfers are cancelled and every step goes back to PENDING.`), plan.active, undefined, 'danger'),
       button('Restart', () => act('restart', {}, 'restart', undefined), ran && !plan.active, 'run the whole plan again with its stored parameters'),
     ),
   );
 }
 
-/** @param {Plan} plan @param {Act} act */
-export function planBody(plan, act) {
+/**
+ * Reuses the element built for `key` last time when its data is the same, so a poll that changes
+ * one step's progress leaves every other element (its open state, focus, a click under way) alone.
+ */
+export class Memo {
+  constructor() {
+    /** @type {Map<string, { data: string, el: HTMLElement }>} */
+    this.last = new Map();
+    /** @type {Map<string, { data: string, el: HTMLElement }>} */
+    this.next = new Map();
+  }
+
+  /** @param {string} key @param {unknown} data @param {() => HTMLElement} build */
+  get(key, data, build) {
+    const text = JSON.stringify(data);
+    const old = this.last.get(key);
+    const el = old !== undefined && old.data === text ? old.el : build();
+    this.next.set(key, { data: text, el });
+    return el;
+  }
+
+  /** Forgets what the last render did not use. */
+  done() {
+    this.last = this.next;
+    this.next = new Map();
+  }
+}
+
+/** @param {Plan} plan @param {Act} act @param {Memo} memo */
+export function planBody(plan, act, memo) {
   const ran = plan.runId !== null;
   const overall = plan.progress.bytesTotal === null ? null : h('div', { class: 'overall' }, h('span', { class: 'hint' }, 'Bytes of the steps started so far'), progressBar(plan.progress));
   const errors = plan.errors.length === 0 ? null : h('div', { class: 'errors', role: 'alert' }, h('h3', {}, 'Errors'), h('ul', {}, plan.errors.map((e) => h('li', {}, e))));
@@ -60,18 +87,18 @@ export function planBody(plan, act) {
   const parameters =
     entries.length === 0
       ? null
-      : h('details', { class: 'parameters' }, h('summary', {}, ran ? 'Parameters of this run' : 'Default parameters'), h('dl', {}, entries.map(([k, v]) => [h('dt', {}, k), h('dd', {}, v)])));
-  return h('div', { class: 'plan-body' }, errors, overall, parameters, plan.phases.map((phase) => phaseView(plan, phase, act, ran)));
+      : memo.get('parameters', [plan.runId, entries], () =>
+          h('details', { class: 'parameters' }, h('summary', {}, ran ? 'Parameters of this run' : 'Default parameters'), h('dl', {}, entries.map(([k, v]) => [h('dt', {}, k), h('dd', {}, v)]))),
+        );
+  return h('div', { class: 'plan-body' }, errors, overall, parameters, plan.phases.map((phase) => phaseView(plan, phase, act, ran, memo)));
 }
 
-/** @param {Plan} plan @param {Phase} phase @param {Act} act @param {boolean} ran */
-function phaseView(plan, phase, act, ran) {
+/** @param {Plan} plan @param {Phase} phase @param {Act} act @param {boolean} ran @param {Memo} memo */
+function phaseView(plan, phase, act, ran, memo) {
   const paused = phase.status === 'WAITING';
   const done = phase.status === 'COMPLETE';
   const target = { phase: phase.id };
-  return h(
-    'div',
-    { class: `phase status-${phase.status}`, 'data-phase': phase.name },
+  const head = memo.get(`phase:${phase.id}`, [phase.status, plan.active, ran], () =>
     h(
       'div',
       { class: 'phase-head' },
@@ -85,11 +112,16 @@ function phaseView(plan, phase, act, ran) {
         button('Force complete', () => act('forceComplete', target, `force-complete ${phase.name}`, `Mark phase ${phase.name} COMPLETE? Its steps will not run; what runs is cancelled.`), ran && !done, undefined, 'danger'),
       ),
     ),
+  );
+  return h(
+    'div',
+    { class: `phase status-${phase.status}`, 'data-phase': phase.name },
+    head,
     h(
       'table',
       { class: 'steps' },
       h('thead', {}, h('tr', {}, ['Step', 'Status', 'Attempts', 'Progress', 'Message', ''].map((t) => h('th', {}, t)))),
-      h('tbody', {}, phase.steps.map((step) => stepRow(phase, step, act, ran))),
+      h('tbody', {}, phase.steps.map((step) => memo.get(`step:${step.id}`, [step, ran], () => stepRow(phase, step, act, ran)))),
     ),
   );
 }

@@ -12,11 +12,11 @@ import { h } from './dom.js';
 
 /** @param {Parameter} p */
 function input(p) {
-  const common = { id: `param-${p.name}`, name: p.name, 'aria-describedby': `help-${p.name} error-${p.name}` };
+  const common = { id: `param-${p.name}`, name: p.name, 'aria-describedby': `help-${p.name} error-${p.name}`, 'aria-required': p.required ? 'true' : undefined };
   if (p.enum !== undefined) {
     const options = p.enum.map((value) => h('option', { value, selected: value === p.default }, value));
     const blank = p.default === undefined ? h('option', { value: '', selected: true }, p.required ? '— choose —' : '(none)') : null;
-    return h('select', { ...common, required: p.required }, blank, options);
+    return h('select', common, blank, options);
   }
   return h('input', {
     ...common,
