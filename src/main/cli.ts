@@ -18,7 +18,9 @@ export interface Io {
 const stdio: Io = {
   out: (text) => void process.stdout.write(`${text}\n`),
   err: (text) => void process.stderr.write(`${text}\n`),
-  terminal: process.stdout.isTTY ? { write: (text) => void process.stdout.write(text), columns: () => process.stdout.columns || 80 } : undefined,
+  terminal: process.stdout.isTTY
+    ? { write: (text) => void process.stdout.write(text), columns: () => process.stdout.columns || 80, rows: () => process.stdout.rows || 24 }
+    : undefined,
 };
 
 function defaultUrl(env: NodeJS.ProcessEnv): string {

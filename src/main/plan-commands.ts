@@ -124,7 +124,11 @@ export function addPlanCommands(program: Command, io: PlanIo, defaults: ApiDefau
     const operate = async (command: Command, path: string, sentence: string): Promise<void> => {
       const { client: c, opts } = client(command);
       const response = await c.request('POST', c.plansPath(path));
-      if (opts.json === true) return json(response.body);
+      if (opts.json === true) {
+        json(response.body);
+        if (response.status >= 400) process.exitCode = 1;
+        return;
+      }
       if (response.status === 208) return out(ALREADY);
       if (response.status !== 200) throw failure(response);
       out(sentence);
@@ -173,7 +177,8 @@ export function addPlanCommands(program: Command, io: PlanIo, defaults: ApiDefau
         const started = response.body as { message: string; runId: string };
         if (o.wait !== true) return json(started);
         if (opts.json !== true) out(started.message);
-        return watch(c, c.plansPath(`/${encodeURIComponent(planName)}`), o, opts, terminal !== undefined, started.runId);
+        // Live on a terminal; with --json, or into a pipe or a log, only the outcome.
+        return watch(c, c.plansPath(`/${encodeURIComponent(planName)}`), o, opts, terminal !== undefined && opts.json !== true, started.runId);
       });
 
     plan

@@ -34,6 +34,10 @@ export function stepProgress(step: Pick<Step, 'status' | 'progress' | 'message'>
   return '';
 }
 
+/** Control characters (an escape sequence in a hook's output) would drive the terminal: show them as spaces. */
+// eslint-disable-next-line no-control-regex -- matching control characters is the point
+const clean = (line: string): string => line.replace(/[\u0000-\u001f\u007f-\u009f]/g, ' ');
+
 const cut = (line: string, columns: number | undefined): string =>
   columns === undefined || [...line].length < columns ? line : `${[...line].slice(0, Math.max(1, columns - 2)).join('')}…`;
 
@@ -52,5 +56,5 @@ export function formatPlanTree(plan: Partial<PlanInfo>, options: TreeOptions = {
   });
   const errors = plan.errors ?? [];
   if (errors.length > 0) lines.push('', 'Errors:', ...errors.flatMap((error) => `- ${error}`.split('\n')));
-  return lines.map((line) => cut(line, options.columns)).join('\n');
+  return lines.map((line) => cut(clean(line), options.columns)).join('\n');
 }

@@ -83,6 +83,12 @@ describe('drplan plan start --wait and status --watch', () => {
     assert.equal((await cli(url, 'plan', 'status', 'hanging', '--watch')).out.split('\n').at(-1), 'hanging has never run');
   });
 
+  it('--json prints a refused operation as the API answered it, and exits 1', async () => {
+    const refused = await cli(url, 'plan', 'pause', 'nope', '--json');
+    assert.equal(refused.code, 1);
+    assert.deepEqual(JSON.parse(refused.out), { error: 'NOT_FOUND', message: 'Plan nope not found' });
+  });
+
   it('rejects a bad --interval', async () => {
     const result = await cli(url, 'plan', 'status', 'flow', '--watch', '--interval', 'soon');
     assert.deepEqual(result, { code: 1, out: '', err: 'Error: --interval soon: expected a number of seconds above 0' });
@@ -91,8 +97,15 @@ describe('drplan plan start --wait and status --watch', () => {
   it('redraws the tree in place on a terminal', async () => {
     const result = await onTerminal(['plan', 'start', 'flow', '--wait', '--interval', '0.1', '--url', url]);
     assert.equal(result.code, 0, result.out);
+    // Each redraw moves up over exactly the lines of the frame before it, then clears below.
     // eslint-disable-next-line no-control-regex -- the terminal's escape codes are what is tested
-    assert.match(result.out, /\x1b\[\d+F\x1b\[J/, 'moves up over the last frame and clears it');
+    const parts = result.out.split(/\x1b\[(\d+)F\x1b\[J/);
+    assert.ok(parts.length >= 5, 'redrawn at least twice');
+    const lineCount = (part: string): number => part.split('\r\n').length - 1;
+    for (let i = 1; i + 1 < parts.length; i += 2) {
+      const drawn = lineCount(parts[i - 1] ?? '') - (i === 1 ? 1 : 0); // the first part starts with the start message
+      assert.equal(Number(parts[i]), drawn, `redraw ${(i + 1) / 2}`);
+    }
     assert.match(result.out, /node-\d:\[work\] \(STARTED\) running work for \d+s/, 'running steps show what they do');
     assert.match(result.out, /flow run [0-9a-f-]{36} is COMPLETE\r?\n$/);
   });

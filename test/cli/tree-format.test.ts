@@ -55,4 +55,12 @@ describe('plan tree output', () => {
     assert.ok(narrow.every((line) => [...line].length < 40), 'no line wraps, so a redraw can count them');
     assert.equal(narrow[2], '   ├─ node-0:[upload-s3] (STARTED) [██…');
   });
+
+  it('shows control characters from messages and errors as spaces, so output cannot drive the terminal', () => {
+    const hook = { ...step('node-0:[backup-schema]', 'STARTED'), message: 'dump \u001b[2J\u001b]0;owned\u0007done\ttab' };
+    const text = formatPlanTree({ name: 'b', strategy: 'serial', status: 'ERROR', errors: ['bad \u001b[31mred\r'], phases: [{ id: 'p', name: 'x', strategy: 'serial', status: 'STARTED', steps: [hook] }] }, { live: true });
+    assert.deepEqual([...text].filter((c) => c !== '\n' && (c.charCodeAt(0) < 32 || c.charCodeAt(0) === 127)), []);
+    assert.ok(text.includes('node-0:[backup-schema] (STARTED) dump  [2J ]0;owned done tab\n'));
+    assert.ok(text.endsWith('- bad  [31mred '));
+  });
 });
