@@ -187,6 +187,23 @@ describe('the dashboard in a browser, against drplan serve, redis-server and s3r
     await page.locator('#snapshots tr[data-snapshot="nightly-3"]').waitFor({ timeout: 20_000 });
   });
 
+  it('restores a snapshot from the catalogue, the form filled with its name and bucket', async () => {
+    await page.locator('#snapshots tr[data-snapshot="nightly-1"] button:has-text("Restore…")').click();
+    await page.locator('#plan-head h2', { hasText: 'restore-s3' }).waitFor();
+    const form = page.locator('#start-form');
+    await form.waitFor();
+    assert.equal(await form.locator('#param-SNAPSHOT_NAME').inputValue(), 'nightly-1');
+    assert.equal(await form.locator('#param-S3_BUCKET_NAME').inputValue(), 'backups');
+    assert.equal(await form.locator('#param-RESTORE_POLICY').inputValue(), 'safe', 'the safe default');
+    for (const [name, value] of Object.entries(s3.parameters)) if (name !== 'S3_BUCKET_NAME') await form.locator(`#param-${name}`).fill(value);
+    // The nodes still have their data: only force replaces it.
+    await form.locator('#param-RESTORE_POLICY').selectOption('force');
+    await form.locator('button[type="submit"]').click();
+    await page.locator('#notice', { hasText: 'restore-s3 started.' }).waitFor();
+    await page.locator('#plan-head .badge', { hasText: 'COMPLETE' }).waitFor({ timeout: 90_000 });
+    assert.equal(await page.locator('#plans li[data-plan="restore-s3"] .badge').innerText(), 'COMPLETE');
+  });
+
   it('asks for the API token when one is needed, says when it is refused, and keeps it for the tab', async () => {
     const api = await startServe({ redisUrl: redis.url, services: { 'shop.yml': SERVICE }, root: serve.root, command: 'api', env: { DRPLAN_API_TOKEN: 'right-token-4711' } });
     const tab = await browser.newPage();

@@ -33,6 +33,8 @@ const state = {
   snapshotsOf: null,
   memo: new Memo(),
   startOpen: false,
+  /** @type {Record<string, string>} values the next start form begins with (a restore from the catalogue) */
+  prefill: {},
   /** @type {string | null} the plan whose start form is built */
   formFor: null,
   authPrompted: false,
@@ -195,7 +197,8 @@ async function buildStartForm() {
     refresh(plan);
     renderSelected();
   };
-  $('start').replaceChildren(startForm(answer.body, submit, started));
+  $('start').replaceChildren(startForm(answer.body, submit, started, state.prefill));
+  state.prefill = {};
 }
 
 /** @type {import('./plan-view.js').Act} */
@@ -233,10 +236,38 @@ async function pollSnapshots() {
       : h(
           'table',
           { class: 'snapshots' },
-          h('thead', {}, h('tr', {}, ['Name', 'Plan', 'Storage', 'Bucket / container', 'Created', 'Size', 'Nodes'].map((t) => h('th', {}, t)))),
-          h('tbody', {}, snapshots.map((s) => h('tr', { 'data-snapshot': s.name }, [s.name, s.plan, s.storage, s.location, time(s.created), bytes(s.bytes), String(s.nodes)].map((t) => h('td', {}, t))))),
+          h('thead', {}, h('tr', {}, ['Name', 'Plan', 'Storage', 'Bucket / container', 'Created', 'Size', 'Nodes', ''].map((t) => h('th', {}, t)))),
+          h(
+            'tbody',
+            {},
+            snapshots.map((s) =>
+              h(
+                'tr',
+                { 'data-snapshot': s.name },
+                [s.name, s.plan, s.storage, s.location, time(s.created), bytes(s.bytes), String(s.nodes)].map((t) => h('td', {}, t)),
+                h('td', {}, state.plans.has(`restore-${s.storage}`) ? h('button', { type: 'button', onclick: () => openRestore(s) }, 'Restore…') : null),
+              ),
+            ),
+          ),
         ),
   );
+}
+
+/** Where each storage's restore plan takes the bucket or container. */
+const LOCATION_PARAMETER = { s3: 'S3_BUCKET_NAME', azure: 'CONTAINER_NAME' };
+
+/** Opens the restore plan of a snapshot's storage with its name and location filled in. @param {{ name: string, storage: string, location: string }} snapshot */
+function openRestore(snapshot) {
+  const plan = `restore-${snapshot.storage}`;
+  if (state.service === null || !state.plans.has(plan)) return;
+  history.pushState(null, '', `#/service/${encodeURIComponent(state.service)}/plan/${encodeURIComponent(plan)}`);
+  selectService(state.service, plan);
+  const location = /** @type {Record<string, string>} */ (LOCATION_PARAMETER)[snapshot.storage];
+  state.prefill = { SNAPSHOT_NAME: snapshot.name, ...(location === undefined ? {} : { [location]: snapshot.location }) };
+  state.startOpen = true;
+  renderSelected();
+  void guarded(buildStartForm);
+  $('plan').scrollIntoView();
 }
 
 let ticking = false;

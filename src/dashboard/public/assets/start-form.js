@@ -10,11 +10,11 @@ import { h } from './dom.js';
  * @typedef {{ status: number, body: any }} StartAnswer
  */
 
-/** @param {Parameter} p */
-function input(p) {
+/** @param {Parameter} p @param {string | undefined} given */
+function input(p, given) {
   const common = { id: `param-${p.name}`, name: p.name, 'aria-describedby': `help-${p.name} error-${p.name}`, 'aria-required': p.required ? 'true' : undefined };
   if (p.enum !== undefined) {
-    const options = p.enum.map((value) => h('option', { value, selected: value === p.default }, value));
+    const options = p.enum.map((value) => h('option', { value, selected: value === (given ?? p.default) }, value));
     const blank = p.default === undefined ? h('option', { value: '', selected: true }, p.required ? '— choose —' : '(none)') : null;
     return h('select', common, blank, options);
   }
@@ -23,7 +23,7 @@ function input(p) {
     type: p.secret ? 'password' : 'text',
     autocomplete: p.secret ? 'new-password' : 'off',
     spellcheck: 'false',
-    value: p.default ?? '',
+    value: given ?? p.default ?? '',
     title: p.pattern === undefined ? undefined : `must match ${p.pattern}`,
   });
 }
@@ -33,15 +33,16 @@ function input(p) {
  * @param {Declarations} declarations
  * @param {(values: Record<string, string>) => Promise<StartAnswer>} submit
  * @param {(runId: string) => void} started
+ * @param {Record<string, string>} [prefill] values to start from instead of the defaults
  */
-export function startForm(declarations, submit, started) {
+export function startForm(declarations, submit, started, prefill = {}) {
   const general = h('div', { class: 'form-problems', role: 'alert' });
   const fields = declarations.parameters.map((p) =>
     h(
       'div',
       { class: 'field', 'data-parameter': p.name },
       h('label', { for: `param-${p.name}` }, p.name, p.required ? h('span', { class: 'required', title: 'required' }, ' *') : null, p.secret ? h('span', { class: 'secret-note' }, ' (secret)') : null),
-      input(p),
+      input(p, Object.hasOwn(prefill, p.name) ? prefill[p.name] : undefined),
       h('div', { class: 'help', id: `help-${p.name}` }, p.description ?? ''),
       h('div', { class: 'field-error', id: `error-${p.name}`, 'data-error-for': p.name }),
     ),
