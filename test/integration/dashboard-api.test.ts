@@ -27,7 +27,7 @@ describe('what the dashboard needs from the API', () => {
     assert.match(csp, /default-src 'none'/);
     assert.match(csp, /script-src 'self'(;|$)/, 'no inline scripts, no eval, no other origin');
     assert.equal(page.headers['x-content-type-options'], 'nosniff');
-    for (const asset of ['app.js', 'api.js', 'dom.js', 'plan-view.js', 'start-form.js', 'style.css']) {
+    for (const asset of ['app.js', 'api.js', 'dom.js', 'plan-view.js', 'snapshots.js', 'start-form.js', 'style.css']) {
       const response = await stack.app.inject({ method: 'GET', url: `/assets/${asset}` });
       assert.equal(response.statusCode, 200, asset);
       assert.match(String(response.headers['content-type']), asset.endsWith('.js') ? /javascript/ : /text\/css/);

@@ -3,8 +3,9 @@
 // snapshot catalogue, kept current by polling the REST API (fast while a run is active, slow when
 // idle, revalidated with ETags so an unchanged plan costs a 304).
 import { Api, Unauthorized, servicePath } from './api.js';
-import { badge, bytes, confirmAction, h, time } from './dom.js';
+import { badge, confirmAction, h } from './dom.js';
 import { Memo, planBody, planHead } from './plan-view.js';
+import { restoreValues, snapshotTable } from './snapshots.js';
 import { startForm } from './start-form.js';
 
 const ACTIVE_MS = 1000;
@@ -228,42 +229,17 @@ async function pollSnapshots() {
   if (answer.status !== 200) throw new Error(answer.body?.message ?? `HTTP ${answer.status}`);
   if (!answer.changed && state.snapshotsOf === state.service) return;
   state.snapshotsOf = state.service;
-  /** @type {Array<{ name: string, plan: string, storage: string, location: string, created: string, bytes: number, nodes: number }>} */
-  const snapshots = answer.body;
-  $('snapshots').replaceChildren(
-    snapshots.length === 0
-      ? h('p', { class: 'hint' }, 'No committed snapshots yet: a completed backup plan adds one.')
-      : h(
-          'table',
-          { class: 'snapshots' },
-          h('thead', {}, h('tr', {}, ['Name', 'Plan', 'Storage', 'Bucket / container', 'Created', 'Size', 'Nodes', ''].map((t) => h('th', {}, t)))),
-          h(
-            'tbody',
-            {},
-            snapshots.map((s) =>
-              h(
-                'tr',
-                { 'data-snapshot': s.name },
-                [s.name, s.plan, s.storage, s.location, time(s.created), bytes(s.bytes), String(s.nodes)].map((t) => h('td', {}, t)),
-                h('td', {}, state.plans.has(`restore-${s.storage}`) ? h('button', { type: 'button', onclick: () => openRestore(s) }, 'Restore…') : null),
-              ),
-            ),
-          ),
-        ),
-  );
+  const restorable = (/** @type {string} */ storage) => state.plans.has(`restore-${storage}`);
+  $('snapshots').replaceChildren(snapshotTable(answer.body, restorable, openRestore));
 }
 
-/** Where each storage's restore plan takes the bucket or container. */
-const LOCATION_PARAMETER = { s3: 'S3_BUCKET_NAME', azure: 'CONTAINER_NAME' };
-
-/** Opens the restore plan of a snapshot's storage with its name and location filled in. @param {{ name: string, storage: string, location: string }} snapshot */
+/** Opens the restore plan of a snapshot's storage with its name and location filled in. @param {import('./snapshots.js').Snapshot} snapshot */
 function openRestore(snapshot) {
   const plan = `restore-${snapshot.storage}`;
   if (state.service === null || !state.plans.has(plan)) return;
   history.pushState(null, '', `#/service/${encodeURIComponent(state.service)}/plan/${encodeURIComponent(plan)}`);
   selectService(state.service, plan);
-  const location = /** @type {Record<string, string>} */ (LOCATION_PARAMETER)[snapshot.storage];
-  state.prefill = { SNAPSHOT_NAME: snapshot.name, ...(location === undefined ? {} : { [location]: snapshot.location }) };
+  state.prefill = restoreValues(snapshot);
   state.startOpen = true;
   renderSelected();
   void guarded(buildStartForm);
