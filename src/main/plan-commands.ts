@@ -192,33 +192,25 @@ export function addPlanCommands(program: Command, io: PlanIo, defaults: ApiDefau
         json(response.body);
       });
 
-    plan
-      .command('pause')
-      .alias('interrupt')
-      .description('pause the plan or one phase: running steps finish, no new ones start')
-      .argument('<plan>')
-      .argument('[phase]')
-      .action((planName: string, phase: string | undefined, _o: unknown, command: Command) =>
-        operate(
-          command,
-          `/${encodeURIComponent(planName)}/interrupt${query({ phase })}`,
-          phase === undefined ? `"${planName}" plan has been paused.` : `"${planName}" plan: phase "${phase}" has been paused.`,
-        ),
-      );
-
-    plan
-      .command('resume')
-      .alias('continue')
-      .description('resume the plan or one phase')
-      .argument('<plan>')
-      .argument('[phase]')
-      .action((planName: string, phase: string | undefined, _o: unknown, command: Command) =>
-        operate(
-          command,
-          `/${encodeURIComponent(planName)}/continue${query({ phase })}`,
-          phase === undefined ? `"${planName}" plan has been resumed.` : `"${planName}" plan: phase "${phase}" has been resumed.`,
-        ),
-      );
+    // DC/OS's interrupt and continue, by their CLI names: the same shape, other words.
+    for (const [verb, operation, done, what] of [
+      ['pause', 'interrupt', 'paused', 'pause the plan or one phase: running steps finish, no new ones start'],
+      ['resume', 'continue', 'resumed', 'resume the plan or one phase'],
+    ] as const) {
+      plan
+        .command(verb)
+        .alias(operation)
+        .description(what)
+        .argument('<plan>')
+        .argument('[phase]')
+        .action((planName: string, phase: string | undefined, _o: unknown, command: Command) =>
+          operate(
+            command,
+            `/${encodeURIComponent(planName)}/${operation}${query({ phase })}`,
+            phase === undefined ? `"${planName}" plan has been ${done}.` : `"${planName}" plan: phase "${phase}" has been ${done}.`,
+          ),
+        );
+    }
 
     plan
       .command('force-restart')

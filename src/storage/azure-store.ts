@@ -2,7 +2,7 @@ import { ClientSecretCredential } from '@azure/identity';
 import { BlobServiceClient, RestError, StorageSharedKeyCredential, type ContainerClient } from '@azure/storage-blob';
 import { Readable, Transform } from 'node:stream';
 import { AppError } from '../shared/index.js';
-import type { BlobInfo, BlobStore } from './types.js';
+import { nullIfMissing, type BlobInfo, type BlobStore } from './types.js';
 
 export type AzureAuth =
   | { kind: 'sharedKey'; key: string }
@@ -132,16 +132,11 @@ export function createAzureStore(options: AzureStoreOptions): BlobStore {
         throw fail(error, key);
       }
     },
-    async head(key) {
-      try {
-        const properties = await container.getBlobClient(key).getProperties();
-        return { key, bytes: properties.contentLength ?? 0 };
-      } catch (error) {
-        const mapped = fail(error, key);
-        if (mapped.code === 'NOT_FOUND') return null;
-        throw mapped;
-      }
-    },
+    head: (key) =>
+      nullIfMissing(
+        async () => ({ key, bytes: (await container.getBlobClient(key).getProperties()).contentLength ?? 0 }),
+        (error) => fail(error, key),
+      ),
     async list(prefix) {
       const out: BlobInfo[] = [];
       try {

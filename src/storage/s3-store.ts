@@ -10,7 +10,7 @@ import {
 import { Upload } from '@aws-sdk/lib-storage';
 import { Readable, Transform } from 'node:stream';
 import { AppError } from '../shared/index.js';
-import type { BlobInfo, BlobStore } from './types.js';
+import { nullIfMissing, type BlobInfo, type BlobStore } from './types.js';
 
 export interface S3StoreOptions {
   bucket: string;
@@ -162,16 +162,11 @@ export function createS3Store(options: S3StoreOptions): BlobStore {
         throw fail(error, key);
       }
     },
-    async head(key) {
-      try {
-        const response = await client.send(new HeadObjectCommand({ Bucket, Key: key }));
-        return { key, bytes: response.ContentLength ?? 0 };
-      } catch (error) {
-        const mapped = fail(error, key);
-        if (mapped.code === 'NOT_FOUND') return null;
-        throw mapped;
-      }
-    },
+    head: (key) =>
+      nullIfMissing(
+        async () => ({ key, bytes: (await client.send(new HeadObjectCommand({ Bucket, Key: key }))).ContentLength ?? 0 }),
+        (error) => fail(error, key),
+      ),
     async list(prefix) {
       const out: BlobInfo[] = [];
       let token: string | undefined;

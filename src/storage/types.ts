@@ -1,3 +1,4 @@
+import type { AppError } from '../shared/index.js';
 import type { Readable } from 'node:stream';
 
 export type StorageKind = 's3' | 'azure' | 'fs';
@@ -32,4 +33,15 @@ export interface BlobStore {
   delete(key: string): Promise<void>;
   /** Releases connections. */
   close(): void;
+}
+
+/** Runs a lookup whose errors `fail` maps; a missing object is null rather than an error (head). */
+export async function nullIfMissing<T>(lookup: () => Promise<T>, fail: (error: unknown) => AppError): Promise<T | null> {
+  try {
+    return await lookup();
+  } catch (error) {
+    const mapped = fail(error);
+    if (mapped.code === 'NOT_FOUND') return null;
+    throw mapped;
+  }
 }

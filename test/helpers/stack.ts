@@ -127,6 +127,15 @@ export async function startStack(options: StackOptions) {
     addAgent,
     close,
     logs: (): string => lines.join(''),
+    /** The environment a `drplan` process needs to join this stack (same Redis, prefix, YAML and key). */
+    processEnv: (extra: Record<string, string> = {}): Record<string, string> => ({
+      REDIS_URL: options.redisUrl,
+      DRPLAN_SERVICES_DIR: servicesDir,
+      DRPLAN_PLANS_DIR: plansDir,
+      DRPLAN_QUEUE_PREFIX: prefix,
+      ...(options.secretKey === undefined || options.secretKey === null ? {} : { DRPLAN_SECRET_KEY: options.secretKey.toString('base64') }),
+      ...extra,
+    }),
     dataDir: (index: number, service = firstService, pod = 'node'): string => dataDirOf(specs.services.get(service)!, pod, index),
     async start(plan: string, parameters: Record<string, unknown> = {}, service?: string) {
       return app.inject({ method: 'POST', url: plansPath(plan, '/start', service), payload: parameters });

@@ -42,14 +42,7 @@ describe('backup-azure and restore-azure with a service principal (Azurite over 
       writeFileSync(join(stack.dataDir(i), 'data.txt'), `node ${i}`);
     }
     // The agent trusts the test certificate the way an operator would: NODE_EXTRA_CA_CERTS.
-    agent = spawnDrplan(['agent', '--service', 'svc', '--all-nodes'], {
-      REDIS_URL: redis.url,
-      DRPLAN_SERVICES_DIR: join(stack.root, 'services'),
-      DRPLAN_PLANS_DIR: join(stack.root, 'plans'),
-      DRPLAN_QUEUE_PREFIX: stack.prefix,
-      DRPLAN_SECRET_KEY: Buffer.alloc(32, 3).toString('base64'),
-      NODE_EXTRA_CA_CERTS: tls.certPath,
-    });
+    agent = spawnDrplan(['agent', '--service', 'svc', '--all-nodes'], stack.processEnv({ NODE_EXTRA_CA_CERTS: tls.certPath }));
   });
   after(async () => {
     agent.kill('SIGTERM');

@@ -50,14 +50,7 @@ for (const storage of storages) {
         agents: false,
         secretKey: Buffer.alloc(32, 1),
       });
-      env = {
-        REDIS_URL: redis.url,
-        DRPLAN_SERVICES_DIR: join(stack.root, 'services'),
-        DRPLAN_PLANS_DIR: join(stack.root, 'plans'),
-        DRPLAN_QUEUE_PREFIX: stack.prefix,
-        DRPLAN_WORKER_LOCK_SECONDS: '2',
-        DRPLAN_SECRET_KEY: Buffer.alloc(32, 1).toString('base64'),
-      };
+      env = stack.processEnv({ DRPLAN_WORKER_LOCK_SECONDS: '2' });
       for (let i = 0; i < 3; i += 1) await writeDataset(stack.dataDir(i), { seed: i, largeBytes: 1024 * 1024, largeFiles: 1, smallFiles: 20 });
       const chunk = randomBytes(1024 * 1024);
       for (let i = 0; i < 120; i += 1) appendFileSync(join(stack.dataDir(0), 'large', 'random.bin'), chunk);

@@ -16,13 +16,7 @@ describe('processes die, runs go on', () => {
     redis = await startRedis();
     stack = await startStack({ redisUrl: redis.url, services: { 'svc.yml': SERVICE }, plans: PLANS, agents: false, coordinators: 1 });
     for (let i = 0; i < 3; i += 1) mkdirSync(stack.dataDir(i), { recursive: true });
-    env = {
-      REDIS_URL: redis.url,
-      DRPLAN_SERVICES_DIR: join(stack.root, 'services'),
-      DRPLAN_PLANS_DIR: join(stack.root, 'plans'),
-      DRPLAN_QUEUE_PREFIX: stack.prefix,
-      DRPLAN_WORKER_LOCK_SECONDS: '2',
-    };
+    env = stack.processEnv({ DRPLAN_WORKER_LOCK_SECONDS: '2' });
   });
   after(async () => {
     await stack.close();

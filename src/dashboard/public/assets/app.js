@@ -36,9 +36,6 @@ const state = {
   startOpen: false,
   /** @type {Record<string, string>} values the next start form begins with (a restore from the catalogue) */
   prefill: {},
-  /** @type {string | null} the plan whose start form is built */
-  formFor: null,
-  authPrompted: false,
 };
 
 function route() {
@@ -108,7 +105,6 @@ function selectService(/** @type {string} */ name, /** @type {string | null} */ 
   if (selected !== state.selected) {
     state.selected = selected;
     state.startOpen = false;
-    state.formFor = null;
     state.memo = new Memo();
     $('start').replaceChildren();
     $('notice').replaceChildren();
@@ -182,7 +178,6 @@ async function buildStartForm() {
   const answer = await api.get(servicePath(service, 'plans', plan, 'parameters'));
   if (answer.status !== 200) throw new Error(answer.body?.message ?? `HTTP ${answer.status}`);
   if (state.selected !== plan || !state.startOpen) return;
-  state.formFor = plan;
   const submit = async (/** @type {Record<string, string>} */ values) => {
     try {
       return await api.post(servicePath(service, 'plans', plan, 'start'), values);
