@@ -12,14 +12,15 @@ const MAY_IMPORT = {
   engine: ['shared'],
   archive: ['shared'],
   storage: ['shared'],
+  repository: ['storage', 'archive', 'shared'],
   config: ['engine', 'shared'],
   jobs: ['engine', 'shared'],
-  tasks: ['engine', 'archive', 'storage', 'shared'],
+  tasks: ['engine', 'repository', 'archive', 'storage', 'shared'],
   runs: ['engine', 'jobs', 'shared'],
   workers: ['runs', 'jobs', 'tasks', 'engine', 'shared'],
   dashboard: [],
   api: ['dashboard', 'runs', 'engine', 'shared'],
-  main: ['api', 'workers', 'runs', 'jobs', 'tasks', 'config', 'engine', 'storage', 'archive', 'shared'],
+  main: ['api', 'workers', 'runs', 'jobs', 'tasks', 'config', 'engine', 'repository', 'storage', 'archive', 'shared'],
 };
 const MODULES = Object.keys(MAY_IMPORT);
 

@@ -10,7 +10,7 @@ import { pipeline } from 'node:stream/promises';
 import { parseArgs } from 'node:util';
 import { writeDataset } from '../scripts/lib/dataset.js';
 import { AZURITE_ACCOUNT, AZURITE_KEY, freePort, startAzuriteBlob, startRedisServer, startS3rver } from '../scripts/lib/services.js';
-import { createBlobStore, type StorageKind } from '../src/storage/index.js';
+import { storageDriver, DEFAULT_TRANSFER_SETTINGS, type StorageKind } from '../src/storage/index.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -183,7 +183,9 @@ async function main(): Promise<void> {
   const settle = (): void => void spawnSync('sync');
   const warm = (dir: string): void => void run(`tar -cf - -C ${dir} . > /dev/null`);
   const download = async (storage: StorageKind, key: string): Promise<string> => {
-    const store = createBlobStore(storage, parameters[storage] ?? {});
+    const values = parameters[storage] ?? {};
+    const driver = storageDriver(storage);
+    const store = driver.open(driver.locate(values), values, DEFAULT_TRANSFER_SETTINGS);
     const file = join(storeDir, `gnu-${key.replace(/\//g, '-')}`);
     await pipeline((await store.get(key)).body, createWriteStream(file));
     store.close();

@@ -1,15 +1,5 @@
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
-import { isAppError, type ErrorCode } from '../shared/index.js';
-
-/** The one table from error codes to HTTP statuses. Anything else is a 500 with no details. */
-const STATUS: Partial<Record<ErrorCode, number>> = {
-  INVALID_PARAMETERS: 400,
-  BAD_REQUEST: 400,
-  UNAUTHORIZED: 401,
-  NOT_FOUND: 404,
-  CONFLICT: 409,
-  UNAVAILABLE: 503,
-};
+import { isAppError } from '../shared/index.js';
 
 /** ioredis failing a command because the server is unreachable (the API's connection fails fast). */
 function redisUnreachable(error: Error): boolean {
@@ -17,11 +7,13 @@ function redisUnreachable(error: Error): boolean {
 }
 
 export function errorHandler(error: FastifyError | Error, request: FastifyRequest, reply: FastifyReply): void {
-  if (isAppError(error) && STATUS[error.code] !== undefined) {
+  // The status comes from the one error table (shared/errors.ts). Client errors and UNAVAILABLE say
+  // what was wrong; other server errors hide their internals behind the log.
+  if (isAppError(error) && (error.status < 500 || error.code === 'UNAVAILABLE')) {
     const body: Record<string, unknown> = { error: error.code, message: error.message };
     if (error.details?.['problems'] !== undefined) body['problems'] = error.details['problems'];
     if (typeof error.details?.['runId'] === 'string') body['runId'] = error.details['runId'];
-    void reply.code(STATUS[error.code] ?? 500).send(body);
+    void reply.code(error.status).send(body);
     return;
   }
   const status = (error as FastifyError).statusCode;

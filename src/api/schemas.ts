@@ -101,9 +101,18 @@ export const SnapshotSchema = Type.Object(
     runId: Type.String(),
     storage: Type.String({ examples: ['s3', 'azure'] }),
     location: Type.String({ description: 'the bucket or container' }),
+    prefix: Type.Optional(Type.String({ description: "the key prefix in it, '' for none" })),
+    locationParameters: Type.Optional(Type.Record(Type.String(), Type.String(), { description: 'the plan parameters that name the location (no secret)' })),
     created: Type.String({ format: 'date-time' }),
     bytes: Type.Number(),
     nodes: Type.Integer(),
+    pods: Type.Optional(Type.Array(Type.Object({ name: Type.String(), count: Type.Integer() }))),
+    type: Type.Optional(Type.String({ description: 'full or incremental' })),
+    parent: Type.Optional(Type.Union([Type.String(), Type.Null()])),
+    restore: Type.Union(
+      [Type.Object({ plan: Type.String(), parameters: Type.Record(Type.String(), Type.String()) }), Type.Null()],
+      { description: 'the plan of the service that restores this snapshot, and the parameters that name it (secrets still to add); null when none does' },
+    ),
   },
   { $id: 'Snapshot' },
 );

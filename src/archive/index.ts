@@ -1,5 +1,9 @@
 export { packDirectory, estimateTarSize, type PackOptions, type PackResult, type PackStream } from './pack.js';
-export { unpackArchive, entryProblem, type UnpackOptions, type UnpackResult } from './unpack.js';
+export { unpackArchive, type UnpackOptions, type UnpackResult } from './unpack.js';
+export { tarTree, emptyStats, type TreeOptions, type TreeStats } from './tar-pack.js';
+export { TarReader, MAX_META_BYTES, type TarSink } from './tar-read.js';
+export { FsSink, type FsSinkOptions } from './fs-sink.js';
+export { encodeEntry, endOfArchive, paxRecord, timeFromNs, type EntryHeader, type EntryType } from './tar-format.js';
+export { looksSparse, scanRegions, HOLE_BLOCK } from './sparse.js';
 export { Digest, type DigestOptions } from './digest.js';
 export { parallelGzip, type ParallelGzipOptions } from './parallel-gzip.js';
-export { parseManifest, manifestKey, nodeKey, MANIFEST_FORMAT, ManifestSchema, type Manifest, type ManifestNode } from './manifest.js';

@@ -28,6 +28,10 @@ export interface Config {
   /** Azure block size and blocks in flight: an upload holds about size × concurrency in memory. */
   azureBlockSizeMb: number;
   azureConcurrency: number;
+  /** A storage request with no answer for this long fails (and is retried with the step). */
+  storageTimeoutMs: number;
+  /** A file modified less than this long before a backup reads it is left to settle first. */
+  settleMs: number;
 }
 
 const LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
@@ -100,6 +104,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd: string = p
     s3QueueSize: integer('DRPLAN_S3_QUEUE_SIZE', 4, 1, 64),
     azureBlockSizeMb: integer('DRPLAN_AZURE_BLOCK_SIZE_MB', 4, 1, 4000),
     azureConcurrency: integer('DRPLAN_AZURE_CONCURRENCY', 4, 1, 64),
+    storageTimeoutMs: integer('DRPLAN_STORAGE_TIMEOUT_SECONDS', 60, 1, 3600) * 1000,
+    settleMs: integer('DRPLAN_SETTLE_MS', 100, 0, 60_000),
   };
   if (problems.length > 0) {
     throw new AppError('CONFIG', `invalid environment:\n${problems.map((p) => `  - ${p}`).join('\n')}`);

@@ -1,4 +1,5 @@
 import { Type, type Static } from '@sinclair/typebox';
+import { SNAPSHOT_MODES } from '../engine/index.js';
 
 /** `errorMessage` replaces TypeBox's default message for a schema (see yaml-document.ts). */
 const NAME = { pattern: '^[a-z0-9]([a-z0-9-]*[a-z0-9])?$', errorMessage: 'must be lower-case letters, digits and dashes' };
@@ -23,7 +24,7 @@ export const PhaseSchema = Type.Object(
   {
     name: Type.String(NAME),
     strategy: Type.Optional(Type.String(STRATEGY)),
-    pod: Type.Optional(Type.String(NAME)),
+    pod: Type.Optional(Type.String({ pattern: '^(\\*|[a-z0-9]([a-z0-9-]*[a-z0-9])?)$', errorMessage: "must be a pod's name, or '*' for every pod" })),
     task: Type.String(NAME),
     optional: Type.Optional(Type.Boolean()),
     finally: Type.Optional(Type.Boolean()),
@@ -69,6 +70,9 @@ export const PodSchema = Type.Object(
   {
     count: Type.Integer({ minimum: 1, maximum: 1000 }),
     dataDir: Type.String({ minLength: 1 }),
+    snapshot: Type.Optional(
+      Type.Union(SNAPSHOT_MODES.map((mode) => Type.Literal(mode)), { errorMessage: `must be one of ${SNAPSHOT_MODES.join(', ')}` }),
+    ),
   },
   { additionalProperties: false },
 );

@@ -1,7 +1,6 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { basename, dirname, extname, isAbsolute, join, resolve } from 'node:path';
 import {
-  isBuiltinTask,
   PARAMETER_NAME,
   phaseProblems,
   type PhaseProblem,
@@ -47,7 +46,7 @@ function checkName(yaml: YamlFile, name: string, kind: string): void {
   if (name !== expected) yaml.problem(['name'], `${kind} name '${name}' must match its file name '${expected}'`);
 }
 
-function toService(yaml: YamlFile, doc: ServiceDocument): ServiceSpec {
+function toService(yaml: YamlFile, doc: ServiceDocument, builtins: ReadonlySet<string>): ServiceSpec {
   checkName(yaml, doc.name, 'service');
   const dir = dirname(resolve(yaml.file));
   const pods: Record<string, PodSpec> = {};
@@ -60,11 +59,11 @@ function toService(yaml: YamlFile, doc: ServiceDocument): ServiceSpec {
     if (spec.count > 1 && !names.includes('POD_INDEX')) {
       yaml.problem(['pods', pod, 'dataDir'], `dataDir must contain {{POD_INDEX}}: the ${spec.count} instances need a directory each`);
     }
-    pods[pod] = { count: spec.count, dataDir: isAbsolute(spec.dataDir) ? spec.dataDir : resolve(dir, spec.dataDir) };
+    pods[pod] = { count: spec.count, dataDir: isAbsolute(spec.dataDir) ? spec.dataDir : resolve(dir, spec.dataDir), snapshot: spec.snapshot ?? 'hardlink' };
   }
   const hooks: Record<string, HookSpec> = {};
   for (const [name, hook] of Object.entries(doc.hooks ?? {})) {
-    if (isBuiltinTask(name)) yaml.problem(['hooks', name], `hook '${name}' has the name of a built-in task`);
+    if (builtins.has(name)) yaml.problem(['hooks', name], `hook '${name}' has the name of a built-in task`);
     if (!/^[a-z0-9]([a-z0-9-]*[a-z0-9])?$/.test(name)) yaml.problem(['hooks', name], `hook name '${name}' must be lower-case letters, digits and dashes`);
     hooks[name] = {
       command: hook.command,
@@ -142,7 +141,7 @@ function salvageService(data: unknown): ServiceDocument | undefined {
   };
 }
 
-function toPlan(yaml: YamlFile, doc: PlanDocument, skip: ReadonlySet<number> = new Set()): PlanSpec {
+function toPlan(yaml: YamlFile, doc: PlanDocument, builtins: ReadonlySet<string>, skip: ReadonlySet<number> = new Set()): PlanSpec {
   checkName(yaml, doc.name, 'plan');
   const parameters: Record<string, ParameterSpec> = {};
   for (const [name, raw] of Object.entries(doc.parameters ?? {})) parameters[name] = toParameter(yaml, name, raw);
@@ -166,7 +165,7 @@ function toPlan(yaml: YamlFile, doc: PlanDocument, skip: ReadonlySet<number> = n
     if (seen.has(phase.name)) yaml.problem(['phases', index, 'name'], `phase name '${phase.name}' is used twice`);
     seen.add(phase.name);
     checkStrategy(phase.strategy ?? 'serial', ['phases', index, 'strategy']);
-    if (phase.optional === true && isBuiltinTask(phase.task)) yaml.problem(['phases', index, 'optional'], `built-in task '${phase.task}' cannot be optional`);
+    if (phase.optional === true && builtins.has(phase.task)) yaml.problem(['phases', index, 'optional'], `built-in task '${phase.task}' cannot be optional`);
   });
   (doc.requireOneOf ?? []).forEach((group, i) =>
     group.forEach((name, j) => {
@@ -225,15 +224,18 @@ function load<T>(
   return { valid: out, all };
 }
 
-/** Reads and checks every service and plan file. Nothing is thrown: problems are collected. */
-export function loadSpecs(servicesDir: string, plansDir: string): Specs {
+/**
+ * Reads and checks every service and plan file. Nothing is thrown: problems are collected.
+ * `builtins` is the set of tasks drplan implements (tasks/ knows them; the composition root hands them over).
+ */
+export function loadSpecs(servicesDir: string, plansDir: string, builtins: ReadonlySet<string>): Specs {
   const problems: SpecProblem[] = [];
   const { valid: services } = load(
     yamlFiles(servicesDir, problems),
     problems,
     (yaml) => {
       const doc = yaml.validate(ServiceSchema) ? (yaml.data as ServiceDocument) : salvageService(yaml.data);
-      return doc === undefined ? undefined : toService(yaml, doc);
+      return doc === undefined ? undefined : toService(yaml, doc, builtins);
     },
     (s) => s.name,
   );
@@ -241,9 +243,9 @@ export function loadSpecs(servicesDir: string, plansDir: string): Specs {
     yamlFiles(plansDir, problems),
     problems,
     (yaml) => {
-      if (yaml.validate(PlanSchema)) return toPlan(yaml, yaml.data as PlanDocument);
+      if (yaml.validate(PlanSchema)) return toPlan(yaml, yaml.data as PlanDocument, builtins);
       const salvaged = salvagePlan(yaml.data);
-      return salvaged === undefined ? undefined : toPlan(yaml, salvaged.doc, salvaged.skip);
+      return salvaged === undefined ? undefined : toPlan(yaml, salvaged.doc, builtins, salvaged.skip);
     },
     (p) => p.name,
   );
@@ -252,7 +254,7 @@ export function loadSpecs(servicesDir: string, plansDir: string): Specs {
   for (const service of services.values()) {
     const misfits = new Map<string, string[]>();
     for (const plan of allPlans) {
-      const reasons = phaseProblems(plan, service);
+      const reasons = phaseProblems(plan, service, builtins);
       if (reasons.length > 0 && plans.get(plan.name) === plan) misfits.set(plan.name, reasons.map((r) => r.message));
       fits.set(plan, [...(fits.get(plan) ?? []), reasons]);
     }

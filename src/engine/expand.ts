@@ -1,6 +1,6 @@
 import { own } from '../shared/index.js';
 import { renderTemplate, type ResolvedParameters } from './parameters.js';
-import { phasesFor } from './tasks.js';
+import { phaseInstances, phasesFor } from './tasks.js';
 import type { PhaseState, PlanSpec, RunState, ServiceSpec, StepState, Strategy } from './types.js';
 import { STRATEGIES } from './types.js';
 
@@ -52,12 +52,11 @@ export function newStep(id: string, name: string, task: string, pod: string | nu
 export function createRun(plan: PlanSpec, service: ServiceSpec, parameters: ResolvedParameters, options: CreateRunOptions): RunState {
   const lenient = options.lenient ?? false;
   const phases: PhaseState[] = phasesFor(plan, service).map((spec) => {
-    const pod = spec.pod ?? null;
-    const count = pod === null ? 1 : (own(service.pods, pod)?.count ?? 0);
-    const steps = Array.from({ length: count }, (_, index) => {
-      const podIndex = pod === null ? null : index;
-      return newStep(options.newId(), stepName(spec.task, pod, podIndex, service.name), spec.task, pod, podIndex);
-    });
+    const instances = phaseInstances(spec, service);
+    const steps =
+      instances === null
+        ? [newStep(options.newId(), stepName(spec.task, null, null, service.name), spec.task, null, null)]
+        : instances.map(({ pod, index }) => newStep(options.newId(), stepName(spec.task, pod, index, service.name), spec.task, pod, index));
     return {
       id: options.newId(),
       name: spec.name,

@@ -2,7 +2,7 @@ export * from './types.js';
 export { aggregateStatus, strategyCandidates, phaseStatus, planStatus, planErrors, planCandidates, phaseCandidates, isActive, isInFlight, isBusy } from './status.js';
 export { resolveParameters, renderTemplate, templateNames, PARAMETER_NAME, type ParameterProblem, type ResolvedParameters } from './parameters.js';
 export { createRun, stepName, dataDirOf, type CreateRunOptions } from './expand.js';
-export { BUILTIN_TASKS, isBuiltinTask, phaseProblems, phasesFor, type BuiltinTask, type PhaseProblem } from './tasks.js';
+export { ALL_PODS, phaseProblems, phasesFor, phaseInstances, type PhaseProblem } from './tasks.js';
 export {
   dueSteps,
   nextRetryAt,

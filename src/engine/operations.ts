@@ -50,6 +50,7 @@ export function resetStep(step: StepState): void {
   step.gen += 1;
   step.status = 'PENDING';
   step.attempts = 0;
+  step.lost = 0;
   step.owner = null;
   step.message = '';
   step.startedAt = null;

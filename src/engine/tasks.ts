@@ -1,39 +1,25 @@
 import { own } from '../shared/index.js';
 import type { PhaseSpec, PlanSpec, ServiceSpec } from './types.js';
 
-/**
- * The tasks drplan implements itself. Any other task name in a plan must be a hook the service
- * declares. (tasks/ implements each of these; a test keeps the two lists equal.)
- */
-export const BUILTIN_TASKS = [
-  'snapshot',
-  'cleanup-snapshot',
-  'upload-s3',
-  'fetch-restore-s3',
-  'upload-azure',
-  'fetch-restore-azure',
-  'commit-manifest',
-] as const;
-
-export type BuiltinTask = (typeof BUILTIN_TASKS)[number];
-
-export function isBuiltinTask(name: string): name is BuiltinTask {
-  return (BUILTIN_TASKS as readonly string[]).includes(name);
-}
+/** A phase's `pod: '*'`: one step for every instance of every pod, in the order the service declares them. */
+export const ALL_PODS = '*';
 
 export interface PhaseProblem {
   phase: PhaseSpec;
   message: string;
 }
 
-/** Whether a service can run a plan: each phase's pod exists and its task is built in or a declared hook. */
-export function phaseProblems(plan: PlanSpec, service: ServiceSpec): PhaseProblem[] {
+/**
+ * Whether a service can run a plan: each phase's pod exists and its task is one of `builtins` (the
+ * task set the composition root hands over; the engine knows no task by name) or a declared hook.
+ */
+export function phaseProblems(plan: PlanSpec, service: ServiceSpec, builtins: ReadonlySet<string>): PhaseProblem[] {
   const problems: PhaseProblem[] = [];
   for (const phase of plan.phases) {
-    if (phase.pod !== undefined && own(service.pods, phase.pod) === undefined) {
+    if (phase.pod !== undefined && phase.pod !== ALL_PODS && own(service.pods, phase.pod) === undefined) {
       problems.push({ phase, message: `phase ${phase.name}: service ${service.name} has no pod '${phase.pod}'` });
     }
-    if (!isBuiltinTask(phase.task) && own(service.hooks, phase.task) === undefined && !phase.optional) {
+    if (!builtins.has(phase.task) && own(service.hooks, phase.task) === undefined && !phase.optional) {
       problems.push({
         phase,
         message: `phase ${phase.name}: task '${phase.task}' is neither built in nor a hook of service ${service.name}`,
@@ -43,7 +29,14 @@ export function phaseProblems(plan: PlanSpec, service: ServiceSpec): PhaseProble
   return problems;
 }
 
-/** Phases that run for this service: optional phases whose hook the service lacks are left out. */
+/** Phases that run for this service: optional phases (which name hooks) are left out where the service lacks the hook. */
 export function phasesFor(plan: PlanSpec, service: ServiceSpec): PlanSpec['phases'] {
-  return plan.phases.filter((phase) => !phase.optional || isBuiltinTask(phase.task) || own(service.hooks, phase.task) !== undefined);
+  return plan.phases.filter((phase) => !phase.optional || own(service.hooks, phase.task) !== undefined);
+}
+
+/** The pod instances a phase walks: one pod, every pod (`*`), or none (a service-wide step). */
+export function phaseInstances(phase: Pick<PhaseSpec, 'pod'>, service: ServiceSpec): Array<{ pod: string; index: number }> | null {
+  if (phase.pod === undefined) return null;
+  const pods = phase.pod === ALL_PODS ? Object.keys(service.pods) : [phase.pod];
+  return pods.flatMap((pod) => Array.from({ length: own(service.pods, pod)?.count ?? 0 }, (_, index) => ({ pod, index })));
 }

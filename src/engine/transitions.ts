@@ -64,9 +64,31 @@ export function dispatchStep(run: RunState, stepId: string, now: number): Transi
   return { ok: true, run: next, step: target };
 }
 
+const lostNote = (step: StepState): string => {
+  const lost = step.lost ?? 0;
+  return lost === 0 ? '' : ` (attempt ${step.attempts}: resumed after its worker was lost${lost > 1 ? ` ${lost} times` : ''})`;
+};
+
+/** The attempt's worker died: it counts as a failed attempt, retried at once while attempts are left. */
+function loseAttempt(run: RunState, step: StepState, now: number): void {
+  step.owner = null;
+  step.lost = (step.lost ?? 0) + 1;
+  if (step.attempts < run.retry.attempts) {
+    step.status = 'DELAYED';
+    step.retryAt = now;
+    step.message = `attempt ${step.attempts} of ${run.retry.attempts} was lost with its worker; running it again`;
+  } else {
+    step.status = 'ERROR';
+    step.finishedAt = now;
+    step.message = `${step.attempts > 1 ? `failed after ${step.attempts} attempts` : 'failed'}: the worker running attempt ${step.attempts} was lost`;
+  }
+}
+
 /**
- * A worker takes an attempt: STARTING → STARTED. A STARTED attempt may be taken over: the queue
- * only hands a job out again once the worker that held it stopped renewing its lock (it died).
+ * A worker takes an attempt: STARTING → STARTED. The queue hands a STARTED attempt out again
+ * only once the worker that held it stopped renewing its lock (it died or hung): then the attempt
+ * is recorded as lost (DELAYED for an immediate retry, or ERROR when it was the last), and the
+ * returned step is not STARTED, so the caller must not run it.
  */
 export function claimStep(run: RunState, ref: AttemptRef, owner: string, now: number): Transition {
   return edit(
@@ -74,7 +96,11 @@ export function claimStep(run: RunState, ref: AttemptRef, owner: string, now: nu
     ref,
     (step) => (isInFlight(step) ? null : `${step.name} is ${step.status}, not waiting for a worker`),
     (step) => {
-      step.message = step.status === 'STARTED' ? 'running again: its previous worker was lost' : 'running';
+      if (step.status === 'STARTED') {
+        loseAttempt(run, step, now);
+        return;
+      }
+      step.message = (step.lost ?? 0) > 0 ? `running attempt ${step.attempts} of ${run.retry.attempts}, after a worker was lost` : 'running';
       step.status = 'STARTED';
       step.owner = owner;
       step.startedAt = now;
@@ -100,7 +126,7 @@ export function completeStep(run: RunState, ref: AttemptRef, owner: string, outc
       step.status = 'COMPLETE';
       step.owner = null;
       step.finishedAt = now;
-      step.message = outcome.message;
+      step.message = `${outcome.message}${lostNote(step)}`;
       step.progress = outcome.progress ?? step.progress;
       step.result = outcome.result ?? null;
     },
@@ -111,6 +137,8 @@ export interface StepFailure {
   message: string;
   retryable: boolean;
   progress?: Progress | null;
+  /** The attempt was lost with its worker (a job that stalled too often): counted in `lost`. */
+  lost?: boolean;
 }
 
 /** Delay before attempt `attempt + 1`: the backoff doubles per attempt, up to the maximum. */
@@ -134,6 +162,7 @@ export function failStep(run: RunState, ref: AttemptRef, owner: string | null, f
     (step) => {
       step.owner = null;
       step.progress = failure.progress ?? step.progress;
+      if (failure.lost === true) step.lost = (step.lost ?? 0) + 1;
       if (failure.retryable && step.attempts < run.retry.attempts) {
         const delay = backoffMs(run, step.attempts);
         step.status = 'DELAYED';

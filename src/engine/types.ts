@@ -19,7 +19,7 @@ export interface PhaseSpec {
   name: string;
   /** `serial`, `parallel` or a `{{PARAM}}` template resolved when a run starts. */
   strategy: string;
-  /** The pod whose instances each get a step; absent: one service-wide step. */
+  /** The pod whose instances each get a step, `*` for every pod; absent: one service-wide step. */
   pod?: string;
   task: string;
   /** Skip the phase for services that do not declare the hook it runs. */
@@ -59,10 +59,15 @@ export interface HookSpec {
   retryable: boolean;
 }
 
+/** How the snapshot step makes a point-in-time view of a node's data dir before it is uploaded. */
+export const SNAPSHOT_MODES = ['hardlink', 'reflink', 'copy', 'none'] as const;
+export type SnapshotMode = (typeof SNAPSHOT_MODES)[number];
+
 export interface PodSpec {
   count: number;
   /** Absolute path; `{{POD_INDEX}}` is replaced per instance. */
   dataDir: string;
+  snapshot: SnapshotMode;
 }
 
 export interface ServiceSpec {
@@ -94,6 +99,8 @@ export interface StepState {
   gen: number;
   /** Attempts dispatched in this generation. */
   attempts: number;
+  /** Attempts of this generation whose worker died or lost its hold (each counts as an attempt). */
+  lost?: number;
   /** The worker executing the current attempt. */
   owner: string | null;
   message: string;
@@ -148,10 +155,20 @@ export interface SnapshotRecord {
   service: string;
   plan: string;
   runId: string;
+  /** The kind of storage (`s3`, `azure`). */
   storage: string;
+  /** The bucket or container. */
   location: string;
+  /** The key prefix in it, '' for none. */
+  prefix?: string;
+  /** The plan parameters that name the location again (bucket, region, endpoint, prefix): no secret. */
+  locationParameters?: Record<string, string>;
   /** ISO time the manifest was written. */
   created: string;
   bytes: number;
   nodes: number;
+  pods?: Array<{ name: string; count: number }>;
+  /** `full` or `incremental`. */
+  type?: string;
+  parent?: string | null;
 }

@@ -91,7 +91,9 @@ export function startAgent(runtime: Runtime, nodes: NodeRef[]): Part {
         s3QueueSize: runtime.config.s3QueueSize,
         azureBlockSizeMb: runtime.config.azureBlockSizeMb,
         azureConcurrency: runtime.config.azureConcurrency,
+        timeoutMs: runtime.config.storageTimeoutMs,
       },
+      settleMs: runtime.config.settleMs,
       hookEnv: inheritedEnvironment(process.env),
     },
   });

@@ -5,6 +5,7 @@ import { formatProblem, loadConfig, loadSpecs, plansForService, type Config, typ
 import { dataDirOf, type ServiceSpec } from '../engine/index.js';
 import { RunStore, type Catalog } from '../runs/index.js';
 import { AppError, createLogger, createSecretBox, own, type Logger, type LoggerOptions, type SecretBox } from '../shared/index.js';
+import { builtinTaskNames, restoreTaskOf } from '../tasks/index.js';
 import type { NodeRef } from '../workers/index.js';
 
 /** What every long-running process shares: config, YAML, logger, one Redis connection, the run store. */
@@ -28,7 +29,7 @@ export function secretNamesOf(specs: Specs): string[] {
 /** Reads env and YAML; refuses to go on when either has problems, listing all of them. */
 export function loadSetup(env: NodeJS.ProcessEnv = process.env): { config: Readonly<Config>; specs: Specs; defaultService: string | null } {
   const config = loadConfig(env);
-  const specs = loadSpecs(config.servicesDir, config.plansDir);
+  const specs = loadSpecs(config.servicesDir, config.plansDir, builtinTaskNames());
   if (specs.problems.length > 0) {
     throw new AppError('CONFIG', `the service and plan files have problems:\n${specs.problems.map((p) => `  ${formatProblem(p)}`).join('\n')}`);
   }
@@ -70,6 +71,7 @@ export async function createRuntime(env: NodeJS.ProcessEnv = process.env, option
   const catalog: Catalog = {
     service: (name) => specs.services.get(name),
     plans: (service) => plansForService(specs, service),
+    restoreTask: restoreTaskOf,
   };
   return {
     config,

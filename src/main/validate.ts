@@ -1,5 +1,6 @@
 import { formatProblem, loadConfig, loadSpecs, plansForService } from '../config/index.js';
 import type { ParameterSpec } from '../engine/index.js';
+import { builtinTaskNames } from '../tasks/index.js';
 
 function describeParameter(name: string, spec: ParameterSpec): string {
   const traits: string[] = [];
@@ -15,10 +16,10 @@ function describeParameter(name: string, spec: ParameterSpec): string {
 /** `drplan validate`: prints what was read; returns the exit code (1 when anything is wrong). */
 export function validate(out: (text: string) => void, err: (text: string) => void, env: NodeJS.ProcessEnv = process.env): number {
   const config = loadConfig(env);
-  const specs = loadSpecs(config.servicesDir, config.plansDir);
+  const specs = loadSpecs(config.servicesDir, config.plansDir, builtinTaskNames());
   for (const service of specs.services.values()) {
     out(`service ${service.name} (${service.file})`);
-    for (const [pod, spec] of Object.entries(service.pods)) out(`  pod ${pod}: ${spec.count} instances, data in ${spec.dataDir}`);
+    for (const [pod, spec] of Object.entries(service.pods)) out(`  pod ${pod}: ${spec.count} instances, data in ${spec.dataDir}, snapshot ${spec.snapshot}`);
     for (const [name, hook] of Object.entries(service.hooks)) {
       const command = typeof hook.command === 'string' ? hook.command : JSON.stringify(hook.command);
       out(`  hook ${name}: timeout ${hook.timeoutSeconds}s${hook.retryable ? '' : ', not retried'}: ${command.replace(/\s+/g, ' ').slice(0, 100)}`);
@@ -33,7 +34,7 @@ export function validate(out: (text: string) => void, err: (text: string) => voi
     out(`  strategy ${plan.strategy}; retries: ${plan.retry.attempts} attempts, backoff ${plan.retry.backoffSeconds}s doubling to ${plan.retry.maxBackoffSeconds}s`);
     for (const phase of plan.phases) {
       const flags = [phase.optional ? 'optional' : '', phase.finally ? 'finally' : ''].filter((f) => f !== '').join(', ');
-      out(`  phase ${phase.name}: ${phase.task} on ${phase.pod === undefined ? 'the service' : `each ${phase.pod}`}, ${phase.strategy}${flags === '' ? '' : ` (${flags})`}`);
+      out(`  phase ${phase.name}: ${phase.task} on ${phase.pod === undefined ? 'the service' : phase.pod === '*' ? 'every node of every pod' : `each ${phase.pod}`}, ${phase.strategy}${flags === '' ? '' : ` (${flags})`}`);
     }
     const params = Object.entries(plan.parameters);
     if (params.length > 0) out('  parameters:');

@@ -1,6 +1,6 @@
 import { dispatchStep, dueSteps, failStep, isInFlight, type RunState, type StepState } from '../engine/index.js';
 import type { Producer, StepJob } from '../jobs/index.js';
-import { errorMessage, type Logger } from '../shared/index.js';
+import { ERROR_CODES, errorMessage, type Logger } from '../shared/index.js';
 import type { RunStore } from './run-store.js';
 
 export interface CoordinatorOptions {
@@ -84,7 +84,7 @@ export function createCoordinator(options: CoordinatorOptions): Coordinator {
             : `its job ended without a result (${status.state})`;
         const ref = { runId: run.id, stepId: step.id, gen: step.gen, attempt: step.attempts };
         await store.update(run.id, (current) => {
-          const t = failStep(current, ref, null, { message: reason, retryable: true }, now());
+          const t = failStep(current, ref, null, { message: reason, retryable: ERROR_CODES.WORKER_LOST.retryable, lost: status.state === 'failed' }, now());
           return t.ok ? t.run : null;
         });
         logger.warn({ runId: run.id, step: step.name, reason }, 'step attempt lost');

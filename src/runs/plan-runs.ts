@@ -25,7 +25,12 @@ export type Operation = 'stop' | 'interrupt' | 'continue' | 'restart' | 'forceCo
 export interface Catalog {
   service(name: string): ServiceSpec | undefined;
   plans(service: string): PlanSpec[];
+  /** The task that restores snapshots of a kind of storage (the task set belongs to tasks/). */
+  restoreTask?(storage: string): string;
 }
+
+/** A catalogue entry, with how to restore it: the plan of the service that does, and its parameters. */
+export type SnapshotView = SnapshotRecord & { restore: { plan: string; parameters: Record<string, string> } | null };
 
 /** A stable UUID-shaped id for plans that never ran, so clients can address their phases. */
 function previewId(...parts: string[]): string {
@@ -69,9 +74,18 @@ export class PlanRuns {
     });
   }
 
-  /** Committed snapshots of a service, newest first. */
-  async snapshots(serviceName: string): Promise<SnapshotRecord[]> {
-    return this.store.snapshots(this.service(serviceName).name);
+  /** Committed snapshots of a service, newest first, each with the plan that restores it. */
+  async snapshots(serviceName: string): Promise<SnapshotView[]> {
+    const service = this.service(serviceName).name;
+    const plans = this.catalog.plans(service);
+    return (await this.store.snapshots(service)).map((record) => {
+      const task = this.catalog.restoreTask?.(record.storage);
+      const plan = task === undefined ? undefined : plans.find((p) => p.phases.some((phase) => phase.task === task));
+      return {
+        ...record,
+        restore: plan === undefined ? null : { plan: plan.name, parameters: { SNAPSHOT_NAME: record.name, ...(record.locationParameters ?? { }) } },
+      };
+    });
   }
 
   /** The plan's latest run, or its never-run preview (all PENDING, `runId: null`). */

@@ -156,7 +156,7 @@ export class RunStore {
       }
       if (attempt > 3) await new Promise((resolve) => setTimeout(resolve, Math.random() * 10 * attempt));
     }
-    throw new AppError('UNAVAILABLE', `run ${runId} is changing too fast to update; try again`, { retryable: true });
+    throw new AppError('UNAVAILABLE', `run ${runId} is changing too fast to update; try again`);
   }
 
   /** Adds a committed snapshot to its service's catalogue (which outlives runs). */

@@ -1,8 +1,9 @@
 import { ClientSecretCredential } from '@azure/identity';
 import { BlobServiceClient, RestError, StorageSharedKeyCredential, type ContainerClient } from '@azure/storage-blob';
-import { Readable, Transform } from 'node:stream';
+import { Readable } from 'node:stream';
 import { AppError } from '../shared/index.js';
 import { nullIfMissing, type BlobInfo, type BlobStore } from './types.js';
+import { counted, tag, deadline, DEFAULT_TIMEOUT_MS, timed, timeoutError, watchBody } from './watch.js';
 
 export type AzureAuth =
   | { kind: 'sharedKey'; key: string }
@@ -18,6 +19,8 @@ export interface AzureStoreOptions {
   blockSizeMb?: number;
   /** Blocks in flight. @defaultValue 4 */
   concurrency?: number;
+  /** A request that gets no answer for this long fails with TIMEOUT. @defaultValue 60000 */
+  timeoutMs?: number;
 }
 
 const MiB = 1024 * 1024;
@@ -49,17 +52,18 @@ export function mapAzureError(error: unknown, where: string, options: Pick<Azure
     }
     if (code === 'ContainerNotFound') return new AppError('CONFIG', `container ${options.container} does not exist in account ${options.account} at ${options.endpoint}`, { cause: error });
     if (code === 'BlobNotFound' || status === 404) return new AppError('NOT_FOUND', `${where} does not exist`, { cause: error });
-    if (status === 429 || status >= 500) return new AppError('UNAVAILABLE', `Azure failed on ${where}: ${code}`, { retryable: true, cause: error });
+    if (code === 'BlobAlreadyExists' || code === 'ConditionNotMet' || status === 409 || status === 412) return new AppError('CONFLICT', `${where} already exists`, { cause: error });
+    if (status === 429 || status >= 500) return new AppError('UNAVAILABLE', `Azure failed on ${where}: ${code}`, { cause: error });
     if (NETWORK_CODES.has(code) || NETWORK_CODES.has(e.cause?.code ?? '')) {
-      return new AppError('UNAVAILABLE', `cannot reach Azure Blob Storage at ${options.endpoint} for ${where}: ${e.cause?.code ?? code}`, { retryable: true, cause: error });
+      return new AppError('UNAVAILABLE', `cannot reach Azure Blob Storage at ${options.endpoint} for ${where}: ${e.cause?.code ?? code}`, { cause: error });
     }
     if (status >= 400) return new AppError('CONFIG', `Azure rejected ${where}: ${code}`, { cause: error });
   }
   const network = e.code ?? e.cause?.code;
   if (network !== undefined && NETWORK_CODES.has(network)) {
-    return new AppError('UNAVAILABLE', `cannot reach Azure Blob Storage at ${options.endpoint} for ${where}: ${network}`, { retryable: true, cause: error });
+    return new AppError('UNAVAILABLE', `cannot reach Azure Blob Storage at ${options.endpoint} for ${where}: ${network}`, { cause: error });
   }
-  return new AppError('UNAVAILABLE', `Azure failed on ${where}: ${scrub(e.message ?? String(error)).slice(0, 300)}`, { retryable: true, cause: error });
+  return new AppError('UNAVAILABLE', `Azure failed on ${where}: ${scrub(e.message ?? String(error)).slice(0, 300)}`, { cause: error });
 }
 
 export function createAzureStore(options: AzureStoreOptions): BlobStore {
@@ -71,87 +75,93 @@ export function createAzureStore(options: AzureStoreOptions): BlobStore {
           // A sovereign cloud or private authority: no instance discovery against the public cloud.
           ...(options.auth.authorityHost === undefined ? {} : { authorityHost: options.auth.authorityHost, disableInstanceDiscovery: true }),
         });
+  const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
   const service = new BlobServiceClient(endpoint, credential, { retryOptions: { maxTries: 3 } });
   const container: ContainerClient = service.getContainerClient(options.container);
   const where = (key: string): string => `${options.container}/${key}`;
   const fail = (error: unknown, key: string): AppError => mapAzureError(error, where(key), { ...options, endpoint });
+  const what = (key: string): string => `Azure Blob Storage at ${endpoint} for ${where(key)}`;
+  /** One request under the store's timeout, cancelled with the caller's signal. */
+  const request = <T>(key: string, signal: AbortSignal | undefined, run: (abortSignal: AbortSignal, touch: () => void) => Promise<T>): Promise<T> =>
+    timed(what(key), timeoutMs, signal, run, (error) => fail(error, key));
 
   return {
     kind: 'azure',
     location: options.container,
+    url: `azure://${options.container}`,
     async put(key, body, putOptions = {}) {
       const blob = container.getBlockBlobClient(key);
       const headers = { blobHTTPHeaders: { blobContentType: putOptions.contentType ?? 'application/octet-stream' } };
+      if (Buffer.isBuffer(body)) {
+        const result = await request(key, putOptions.signal, (abortSignal) =>
+          blob.upload(body, body.length, { ...headers, abortSignal, ...(putOptions.create === true ? { conditions: { ifNoneMatch: '*' } } : {}) }),
+        );
+        putOptions.onProgress?.(body.length);
+        return { bytes: body.length, etag: tag(result.etag) };
+      }
+      let bytes = 0;
+      let sourceError: unknown;
+      body.once('error', (error) => (sourceError = error));
+      // The clock runs while neither the source is read nor a block is staged: a store that stops
+      // taking blocks stops the reading too, and times out.
+      const clock = deadline(timeoutMs, putOptions.signal);
+      const source = counted(body, (n) => {
+        bytes = n;
+        clock.touch();
+        putOptions.onProgress?.(n);
+      });
+      // The SDK waits on its source: a store that stopped answering must stop the source too.
+      clock.signal.addEventListener('abort', () => source.destroy(clock.expired ? timeoutError(what(key), timeoutMs) : new AppError('CANCELLED', `upload of ${where(key)} cancelled`)), { once: true });
       try {
-        if (Buffer.isBuffer(body)) {
-          await blob.upload(body, body.length, { ...headers, ...(putOptions.signal === undefined ? {} : { abortSignal: putOptions.signal }) });
-          putOptions.onProgress?.(body.length);
-          return { bytes: body.length };
-        }
-        let bytes = 0;
-        let sourceError: unknown;
-        const counter = new Transform({
-          transform(chunk: Buffer, _encoding, done) {
-            bytes += chunk.length;
-            putOptions.onProgress?.(bytes);
-            done(null, chunk);
-          },
-        });
-        body.on('error', (error) => {
-          sourceError = error;
-          counter.destroy(error);
-        });
         // Blocks are staged, and the blob exists only once the block list is committed at the
         // end: a cancelled or failed upload leaves no blob behind.
-        await blob
-          .uploadStream(body.pipe(counter), (options.blockSizeMb ?? 4) * MiB, options.concurrency ?? 4, {
-            ...headers,
-            ...(putOptions.signal === undefined ? {} : { abortSignal: putOptions.signal }),
-          })
-          .catch((error: unknown) => {
-            if (sourceError !== undefined) {
-              throw sourceError instanceof AppError
-                ? sourceError
-                : new AppError('UNAVAILABLE', `reading the data for ${where(key)} failed: ${(sourceError as Error).message}`, { retryable: true, cause: sourceError });
-            }
-            throw error;
-          });
-        return { bytes };
+        const result = await blob.uploadStream(
+          source,
+          (options.blockSizeMb ?? 4) * MiB,
+          options.concurrency ?? 4,
+          { ...headers, abortSignal: clock.signal, onProgress: () => clock.touch() },
+        );
+        return { bytes, etag: tag(result.etag) };
       } catch (error) {
         if (putOptions.signal?.aborted === true) throw new AppError('CANCELLED', `upload of ${where(key)} cancelled`, { cause: error });
+        if (clock.expired) throw timeoutError(what(key), timeoutMs);
+        if (sourceError !== undefined) {
+          throw sourceError instanceof AppError
+            ? sourceError
+            : new AppError('INTERNAL', `reading the data for ${where(key)} failed: ${(sourceError as Error).message}`, { cause: sourceError });
+        }
         throw fail(error, key);
+      } finally {
+        clock.clear();
       }
     },
     async get(key, getOptions = {}) {
-      try {
-        const response = await container.getBlobClient(key).download(0, undefined, getOptions.signal === undefined ? {} : { abortSignal: getOptions.signal });
-        const body = response.readableStreamBody;
-        if (body === undefined) throw new AppError('INTERNAL', `Azure returned no stream for ${where(key)}`);
-        return { body: body instanceof Readable ? body : Readable.from(body as AsyncIterable<Buffer>), bytes: response.contentLength ?? 0 };
-      } catch (error) {
-        throw fail(error, key);
-      }
+      const response = await request(key, getOptions.signal, (abortSignal) => container.getBlobClient(key).download(0, undefined, { abortSignal }));
+      const body = response.readableStreamBody;
+      if (body === undefined) throw new AppError('INTERNAL', `Azure returned no stream for ${where(key)}`);
+      const stream = body instanceof Readable ? body : Readable.from(body as AsyncIterable<Buffer>);
+      return { body: watchBody(stream, `${what(key)} sending it`, timeoutMs, getOptions.signal), bytes: response.contentLength ?? 0, etag: tag(response.etag) };
     },
-    head: (key) =>
+    head: (key, headOptions = {}) =>
       nullIfMissing(
-        async () => ({ key, bytes: (await container.getBlobClient(key).getProperties()).contentLength ?? 0 }),
-        (error) => fail(error, key),
+        async () => {
+          const found = await request(key, headOptions.signal, (abortSignal) => container.getBlobClient(key).getProperties({ abortSignal }));
+          return { key, bytes: found.contentLength ?? 0, etag: tag(found.etag) };
+        },
+        (error) => (error instanceof AppError ? error : fail(error, key)),
       ),
-    async list(prefix) {
-      const out: BlobInfo[] = [];
-      try {
-        for await (const blob of container.listBlobsFlat({ prefix })) out.push({ key: blob.name, bytes: blob.properties.contentLength ?? 0 });
-      } catch (error) {
-        throw fail(error, prefix);
-      }
-      return out;
+    async list(prefix, listOptions = {}) {
+      return request(prefix, listOptions.signal, async (abortSignal, touch) => {
+        const out: BlobInfo[] = [];
+        for await (const blob of container.listBlobsFlat({ prefix, abortSignal })) {
+          touch();
+          out.push({ key: blob.name, bytes: blob.properties.contentLength ?? 0, etag: tag(blob.properties.etag) });
+        }
+        return out;
+      });
     },
-    async delete(key) {
-      try {
-        await container.getBlobClient(key).deleteIfExists();
-      } catch (error) {
-        throw fail(error, key);
-      }
+    async delete(key, deleteOptions = {}) {
+      await request(key, deleteOptions.signal, (abortSignal) => container.getBlobClient(key).deleteIfExists({ abortSignal }));
     },
     close() {},
   };

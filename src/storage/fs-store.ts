@@ -1,11 +1,14 @@
 import { randomUUID } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
-import { mkdir, opendir, rename, rm, stat } from 'node:fs/promises';
+import { link, mkdir, opendir, rename, rm, stat, unlink } from 'node:fs/promises';
 import { dirname, join, relative, resolve, sep } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { AppError } from '../shared/index.js';
+import { AppError, fromSystemError } from '../shared/index.js';
 import type { BlobInfo, BlobStore } from './types.js';
+import { counted } from './watch.js';
+
+const etagOf = (info: { ino: number; size: number; mtimeMs: number }): string => `${info.ino}-${info.size}-${info.mtimeMs}`;
 
 /** A BlobStore in a local directory: for tests, and for backups to a mounted volume. */
 export function createFsStore(root: string): BlobStore {
@@ -19,43 +22,53 @@ export function createFsStore(root: string): BlobStore {
   return {
     kind: 'fs',
     location: base,
+    url: `file://${base}`,
     async put(key, body, options = {}) {
       const path = pathOf(key);
       await mkdir(dirname(path), { recursive: true });
       const partial = `${path}.${randomUUID()}.partial`;
       let bytes = 0;
-      const source = Buffer.isBuffer(body) ? Readable.from([body]) : body;
-      source.on('data', (chunk: Buffer) => {
-        bytes += chunk.length;
-        options.onProgress?.(bytes);
+      const source = counted(Buffer.isBuffer(body) ? Readable.from([body]) : body, (n) => {
+        bytes = n;
+        options.onProgress?.(n);
       });
       try {
         if (options.signal === undefined) await pipeline(source, createWriteStream(partial));
         else await pipeline(source, createWriteStream(partial), { signal: options.signal });
-        await rename(partial, path);
+        if (options.create === true) {
+          // link() never replaces: the conditional create of a filesystem.
+          await link(partial, path).catch((error: unknown) => {
+            if ((error as NodeJS.ErrnoException).code === 'EEXIST') throw new AppError('CONFLICT', `${key} already exists in ${base}`);
+            throw error;
+          });
+          await unlink(partial);
+        } else {
+          await rename(partial, path);
+        }
       } catch (error) {
         await rm(partial, { force: true });
         if (options.signal?.aborted === true) throw new AppError('CANCELLED', `writing ${key} cancelled`, { cause: error });
-        throw error;
+        throw fromSystemError(error, `writing ${key} in ${base}`);
       }
-      return { bytes };
+      return { bytes, etag: etagOf(await stat(path)) };
     },
     async get(key) {
       const path = pathOf(key);
       try {
         const info = await stat(path);
-        return { body: createReadStream(path), bytes: info.size };
+        return { body: createReadStream(path), bytes: info.size, etag: etagOf(info) };
       } catch (error) {
         if (missing(error)) throw new AppError('NOT_FOUND', `${key} does not exist in ${base}`);
-        throw error;
+        throw fromSystemError(error, `reading ${key} in ${base}`);
       }
     },
     async head(key) {
       try {
-        return { key, bytes: (await stat(pathOf(key))).size };
+        const info = await stat(pathOf(key));
+        return { key, bytes: info.size, etag: etagOf(info) };
       } catch (error) {
         if (missing(error)) return null;
-        throw error;
+        throw fromSystemError(error, `reading ${key} in ${base}`);
       }
     },
     async list(prefix) {
@@ -73,7 +86,10 @@ export function createFsStore(root: string): BlobStore {
           if (entry.isDirectory()) await walk(path);
           else if (!entry.name.endsWith('.partial')) {
             const key = relative(base, path).split(sep).join('/');
-            if (key.startsWith(prefix)) out.push({ key, bytes: (await stat(path)).size });
+            if (key.startsWith(prefix)) {
+              const info = await stat(path);
+              out.push({ key, bytes: info.size, etag: etagOf(info) });
+            }
           }
         }
       };

@@ -5,12 +5,14 @@ import {
   HeadObjectCommand,
   ListMultipartUploadsCommand,
   ListObjectsV2Command,
+  PutObjectCommand,
   S3Client,
 } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
-import { Readable, Transform } from 'node:stream';
+import { Readable } from 'node:stream';
 import { AppError } from '../shared/index.js';
 import { nullIfMissing, type BlobInfo, type BlobStore } from './types.js';
+import { counted, tag, DEFAULT_TIMEOUT_MS, timed, timeoutError, watchBody } from './watch.js';
 
 export interface S3StoreOptions {
   bucket: string;
@@ -24,6 +26,8 @@ export interface S3StoreOptions {
   partSizeMb?: number;
   /** Parts in flight at once. @defaultValue 4 */
   queueSize?: number;
+  /** A request that gets no answer (no byte either way) for this long fails with TIMEOUT. @defaultValue 60000 */
+  timeoutMs?: number;
 }
 
 const MiB = 1024 * 1024;
@@ -47,6 +51,7 @@ export function mapS3Error(error: unknown, where: string, endpoint: string): App
   const name = e.name === undefined || e.name === 'Unknown' ? (status === undefined ? 'Error' : `HTTP ${status}`) : e.name;
   const code = e.code ?? (e.cause as SdkError | undefined)?.code;
   if (name === 'AbortError') return new AppError('CANCELLED', `${where}: cancelled`, { cause: error });
+  if (name === 'PreconditionFailed' || status === 412) return new AppError('CONFLICT', `${where} already exists`, { cause: error });
   if (AUTH_ERRORS.has(name) || status === 403) {
     return new AppError('AUTH', `S3 refused the credentials for ${where} (${name}): check AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and the bucket policy`, { cause: error });
   }
@@ -55,17 +60,19 @@ export function mapS3Error(error: unknown, where: string, endpoint: string): App
     return new AppError('CONFIG', `${where}: the bucket is in another region than AWS_REGION`, { cause: error });
   }
   if (name === 'NoSuchKey' || name === 'NotFound' || status === 404) return new AppError('NOT_FOUND', `${where} does not exist`, { cause: error });
-  if ((code !== undefined && NETWORK_CODES.has(code)) || name === 'TimeoutError' || name === 'RequestTimeout') {
-    return new AppError('UNAVAILABLE', `cannot reach S3 at ${endpoint} for ${where}: ${code ?? name}`, { retryable: true, cause: error });
+  if (name === 'TimeoutError' || code === 'ETIMEDOUT') return new AppError('TIMEOUT', `S3 at ${endpoint} did not answer for ${where}`, { cause: error });
+  if ((code !== undefined && NETWORK_CODES.has(code)) || name === 'RequestTimeout') {
+    return new AppError('UNAVAILABLE', `cannot reach S3 at ${endpoint} for ${where}: ${code ?? name}`, { cause: error });
   }
   if (status !== undefined && status >= 400 && status < 500 && name !== 'SlowDown' && status !== 429) {
     return new AppError('CONFIG', `S3 rejected ${where}: ${name}${e.message === undefined || e.message === name ? '' : `: ${e.message}`}`, { cause: error });
   }
-  return new AppError('UNAVAILABLE', `S3 failed on ${where}: ${name}${status === undefined ? '' : ` (HTTP ${status})`}`, { retryable: true, cause: error });
+  return new AppError('UNAVAILABLE', `S3 failed on ${where}: ${name}${status === undefined ? '' : ` (HTTP ${status})`}`, { cause: error });
 }
 
 export function createS3Store(options: S3StoreOptions): BlobStore {
   const endpoint = options.endpoint ?? `https://s3.${options.region}.amazonaws.com`;
+  const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
   const custom = options.endpoint !== undefined;
   const client = new S3Client({
     region: options.region,
@@ -79,22 +86,28 @@ export function createS3Store(options: S3StoreOptions): BlobStore {
     followRegionRedirects: !custom,
     // S3-compatible stores often lack the newer flexible checksums; drplan checks sha256 end to end.
     ...(custom ? { requestChecksumCalculation: 'WHEN_REQUIRED' as const, responseChecksumValidation: 'WHEN_REQUIRED' as const } : {}),
-    requestHandler: { connectionTimeout: 10_000 },
+    // socketTimeout: a connection that stays silent this long is dropped (a hung server fails, it never hangs a step).
+    requestHandler: { connectionTimeout: Math.min(10_000, timeoutMs), socketTimeout: timeoutMs },
   });
   const Bucket = options.bucket;
   const where = (key: string): string => `${Bucket}/${key}`;
   const fail = (error: unknown, key: string): AppError => mapS3Error(error, where(key), endpoint);
+  /** One request under the store's timeout, cancelled with the caller's signal. */
+  const request = <T>(key: string, signal: AbortSignal | undefined, run: (signal: AbortSignal) => Promise<T>): Promise<T> =>
+    timed(`S3 at ${endpoint} for ${where(key)}`, timeoutMs, signal, run, (error) => fail(error, key));
 
   /** Multipart uploads of `key` left by a writer that died (a killed agent): nothing else writes it. */
-  async function abortLeftovers(key: string): Promise<void> {
+  async function abortLeftovers(key: string, signal: AbortSignal | undefined): Promise<void> {
     try {
-      const page = await client.send(new ListMultipartUploadsCommand({ Bucket, Prefix: key }));
+      const page = await request(key, signal, (abortSignal) => client.send(new ListMultipartUploadsCommand({ Bucket, Prefix: key }), { abortSignal }));
       for (const upload of page.Uploads ?? []) {
         if (upload.Key === key && upload.UploadId !== undefined) {
-          await client.send(new AbortMultipartUploadCommand({ Bucket, Key: key, UploadId: upload.UploadId }));
+          const UploadId = upload.UploadId;
+          await request(key, signal, (abortSignal) => client.send(new AbortMultipartUploadCommand({ Bucket, Key: key, UploadId }), { abortSignal }));
         }
       }
-    } catch {
+    } catch (error) {
+      if (error instanceof AppError && (error.code === 'CANCELLED' || error.code === 'TIMEOUT')) throw error;
       // Best effort: some stores cannot list uploads and some policies forbid it; a bucket lifecycle
       // rule (AbortIncompleteMultipartUpload) cleans up there. The upload itself reports real problems.
     }
@@ -103,90 +116,100 @@ export function createS3Store(options: S3StoreOptions): BlobStore {
   return {
     kind: 's3',
     location: Bucket,
+    url: `s3://${Bucket}`,
     async put(key, body, putOptions = {}) {
-      if (!Buffer.isBuffer(body)) await abortLeftovers(key);
+      const ContentType = putOptions.contentType ?? 'application/octet-stream';
+      if (Buffer.isBuffer(body)) {
+        // Small objects (manifests) in one request, conditional when asked: S3 answers 412 to
+        // If-None-Match: * when the key exists. S3-compatible stores that ignore the header still
+        // get the check before the write.
+        if (putOptions.create === true) {
+          const exists = await request(key, putOptions.signal, (abortSignal) => client.send(new HeadObjectCommand({ Bucket, Key: key }), { abortSignal })).then(
+            () => true,
+            (error: unknown) => {
+              if (error instanceof AppError && error.code === 'NOT_FOUND') return false;
+              throw error;
+            },
+          );
+          if (exists) throw new AppError('CONFLICT', `${where(key)} already exists`);
+        }
+        const result = await request(key, putOptions.signal, (abortSignal) =>
+          client.send(new PutObjectCommand({ Bucket, Key: key, Body: body, ContentType, ...(putOptions.create === true ? { IfNoneMatch: '*' } : {}) }), { abortSignal }),
+        );
+        putOptions.onProgress?.(body.length);
+        return { bytes: body.length, etag: tag(result.ETag) };
+      }
+      await abortLeftovers(key, putOptions.signal);
       let bytes = 0;
-      const counter = new Transform({
-        transform(chunk: Buffer, _encoding, done) {
-          bytes += chunk.length;
-          putOptions.onProgress?.(bytes);
-          done(null, chunk);
-        },
-      });
-      const source = Buffer.isBuffer(body) ? Readable.from([body]) : body;
-      let sourceError: unknown;
-      source.on('error', (error) => {
-        sourceError = error;
-        counter.destroy(error);
-      });
       const upload = new Upload({
         client,
-        params: { Bucket, Key: key, Body: source.pipe(counter), ContentType: putOptions.contentType ?? 'application/octet-stream' },
+        params: { Bucket, Key: key, Body: counted(body, (n) => ((bytes = n), putOptions.onProgress?.(n))), ContentType },
         partSize: Math.max(5, options.partSizeMb ?? 5) * MiB,
         queueSize: options.queueSize ?? 4,
         leavePartsOnError: false,
       });
       const onAbort = (): void => {
-        source.destroy();
+        body.destroy();
         void upload.abort();
       };
       putOptions.signal?.addEventListener('abort', onAbort, { once: true });
       if (putOptions.signal?.aborted === true) onAbort();
+      let sourceError: unknown;
+      body.once('error', (error) => (sourceError = error));
       try {
-        await upload.done();
-        return { bytes };
+        const done = await upload.done();
+        return { bytes, etag: tag(('ETag' in done ? done.ETag : undefined)) };
       } catch (error) {
         // A cancelled upload rejects at once while parts may still be in flight: abort the
         // multipart upload here too, so nothing half-written stays behind.
         const uploadId = (upload as unknown as { uploadId?: string }).uploadId;
         if (uploadId !== undefined) {
-          await client.send(new AbortMultipartUploadCommand({ Bucket, Key: key, UploadId: uploadId })).catch(() => undefined);
+          await request(key, undefined, (abortSignal) => client.send(new AbortMultipartUploadCommand({ Bucket, Key: key, UploadId: uploadId }), { abortSignal })).catch(() => undefined);
         }
         if (putOptions.signal?.aborted === true) throw new AppError('CANCELLED', `upload of ${where(key)} cancelled`, { cause: error });
         if (sourceError !== undefined) {
           throw sourceError instanceof AppError
             ? sourceError
-            : new AppError('UNAVAILABLE', `reading the data for ${where(key)} failed: ${(sourceError as Error).message}`, { retryable: true, cause: sourceError });
+            : new AppError('INTERNAL', `reading the data for ${where(key)} failed: ${(sourceError as Error).message}`, { cause: sourceError });
         }
+        if ((error as { name?: string }).name === 'TimeoutError') throw timeoutError(`S3 at ${endpoint} for ${where(key)}`, timeoutMs);
         throw fail(error, key);
       } finally {
         putOptions.signal?.removeEventListener('abort', onAbort);
       }
     },
     async get(key, getOptions = {}) {
-      try {
-        const response = await client.send(new GetObjectCommand({ Bucket, Key: key }), getOptions.signal === undefined ? {} : { abortSignal: getOptions.signal });
-        if (!(response.Body instanceof Readable)) throw new AppError('INTERNAL', `S3 returned no stream for ${where(key)}`);
-        return { body: response.Body, bytes: response.ContentLength ?? 0 };
-      } catch (error) {
-        throw fail(error, key);
-      }
+      const response = await request(key, getOptions.signal, (abortSignal) => client.send(new GetObjectCommand({ Bucket, Key: key }), { abortSignal }));
+      if (!(response.Body instanceof Readable)) throw new AppError('INTERNAL', `S3 returned no stream for ${where(key)}`);
+      return {
+        body: watchBody(response.Body, `S3 at ${endpoint} sending ${where(key)}`, timeoutMs, getOptions.signal),
+        bytes: response.ContentLength ?? 0,
+        etag: tag(response.ETag),
+      };
     },
-    head: (key) =>
+    head: (key, headOptions = {}) =>
       nullIfMissing(
-        async () => ({ key, bytes: (await client.send(new HeadObjectCommand({ Bucket, Key: key }))).ContentLength ?? 0 }),
-        (error) => fail(error, key),
+        async () => {
+          const found = await request(key, headOptions.signal, (abortSignal) => client.send(new HeadObjectCommand({ Bucket, Key: key }), { abortSignal }));
+          return { key, bytes: found.ContentLength ?? 0, etag: tag(found.ETag) };
+        },
+        (error) => (error instanceof AppError ? error : fail(error, key)),
       ),
-    async list(prefix) {
+    async list(prefix, listOptions = {}) {
       const out: BlobInfo[] = [];
       let token: string | undefined;
-      try {
-        do {
-          const page = await client.send(new ListObjectsV2Command({ Bucket, Prefix: prefix, ContinuationToken: token }));
-          for (const item of page.Contents ?? []) if (item.Key !== undefined) out.push({ key: item.Key, bytes: item.Size ?? 0 });
-          token = page.IsTruncated === true ? page.NextContinuationToken : undefined;
-        } while (token !== undefined);
-      } catch (error) {
-        throw fail(error, prefix);
-      }
+      do {
+        const ContinuationToken = token;
+        const page = await request(prefix, listOptions.signal, (abortSignal) =>
+          client.send(new ListObjectsV2Command({ Bucket, Prefix: prefix, ContinuationToken }), { abortSignal }),
+        );
+        for (const item of page.Contents ?? []) if (item.Key !== undefined) out.push({ key: item.Key, bytes: item.Size ?? 0, etag: tag(item.ETag) });
+        token = page.IsTruncated === true ? page.NextContinuationToken : undefined;
+      } while (token !== undefined);
       return out;
     },
-    async delete(key) {
-      try {
-        await client.send(new DeleteObjectCommand({ Bucket, Key: key }));
-      } catch (error) {
-        throw fail(error, key);
-      }
+    async delete(key, deleteOptions = {}) {
+      await request(key, deleteOptions.signal, (abortSignal) => client.send(new DeleteObjectCommand({ Bucket, Key: key }), { abortSignal }));
     },
     close() {
       client.destroy();

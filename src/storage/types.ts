@@ -3,34 +3,45 @@ import type { Readable } from 'node:stream';
 
 export type StorageKind = 's3' | 'azure' | 'fs';
 
-export interface PutOptions {
+export interface RequestOptions {
   signal?: AbortSignal;
+}
+
+export interface PutOptions extends RequestOptions {
   /** Called with the bytes sent so far. */
   onProgress?: (bytes: number) => void;
   contentType?: string;
+  /** Only create: fail with CONFLICT when the key exists (a conditional write where the store has them). */
+  create?: boolean;
 }
 
 export interface BlobInfo {
   key: string;
   bytes: number;
+  /** The store's version tag of the object: it changes whenever the object is written again. */
+  etag: string | null;
 }
 
 /**
  * One interface for every place snapshots go. Bodies stream both ways; a put that fails or is
- * cancelled leaves nothing behind under its key. Errors are AppErrors: AUTH and CONFIG are not
- * retryable, UNAVAILABLE is; NOT_FOUND for a missing key.
+ * cancelled leaves nothing behind under its key. Every request has a timeout: a store that
+ * accepts a connection and never answers fails with TIMEOUT, whatever the caller's signal.
+ * Errors are AppErrors whose codes say whether a retry may help (AUTH and CONFIG never,
+ * UNAVAILABLE and TIMEOUT may); NOT_FOUND for a missing key.
  */
 export interface BlobStore {
   readonly kind: StorageKind;
   /** The bucket or container, for messages and the catalogue. */
   readonly location: string;
-  put(key: string, body: Readable | Buffer, options?: PutOptions): Promise<{ bytes: number }>;
+  /** `s3://bucket`: how messages name the store. */
+  readonly url: string;
+  put(key: string, body: Readable | Buffer, options?: PutOptions): Promise<{ bytes: number; etag: string | null }>;
   /** The object's bytes as a stream, and its size. */
-  get(key: string, options?: { signal?: AbortSignal }): Promise<{ body: Readable; bytes: number }>;
-  /** Size of an object, or null when there is none. */
-  head(key: string): Promise<BlobInfo | null>;
-  list(prefix: string): Promise<BlobInfo[]>;
-  delete(key: string): Promise<void>;
+  get(key: string, options?: RequestOptions): Promise<{ body: Readable; bytes: number; etag: string | null }>;
+  /** Size and version of an object, or null when there is none. */
+  head(key: string, options?: RequestOptions): Promise<BlobInfo | null>;
+  list(prefix: string, options?: RequestOptions): Promise<BlobInfo[]>;
+  delete(key: string, options?: RequestOptions): Promise<void>;
   /** Releases connections. */
   close(): void;
 }

@@ -97,7 +97,7 @@ export function hookTask(name: string, hook: HookSpec): Task {
         }, KILL_GRACE_MS);
       };
       const timeout = setTimeout(() => {
-        kill(new AppError('TIMEOUT', `hook ${name} timed out after ${formatDuration(hook.timeoutSeconds)}`, { retryable: hook.retryable }));
+        kill(new AppError(hook.retryable ? 'TIMEOUT' : 'HOOK_FAILED_FINAL', `hook ${name} timed out after ${formatDuration(hook.timeoutSeconds)}`));
       }, hook.timeoutSeconds * 1000);
       const onAbort = (): void => kill(new AppError('CANCELLED', `hook ${name} was cancelled`));
       context.signal.addEventListener('abort', onAbort, { once: true });
@@ -125,12 +125,13 @@ export function hookTask(name: string, hook: HookSpec): Task {
         finish();
         const tail = outputTail(output);
         if (ended !== null) {
-          reject(new AppError(ended.code, tail === '' ? ended.message : `${ended.message}: ${tail}`, { retryable: ended.retryable }));
+          reject(new AppError(ended.code, tail === '' ? ended.message : `${ended.message}: ${tail}`));
         } else if (code === 0) {
           resolve({ message: tail === '' ? `hook ${name} succeeded` : tail });
         } else {
           const how = code === null ? `was killed by ${signal ?? 'a signal'}` : `exited with code ${code}`;
-          reject(new AppError('HOOK_FAILED', `hook ${name} ${how}${tail === '' ? '' : `: ${tail}`}`, { retryable: hook.retryable }));
+          // The hook's own declaration picks the code, and the code says whether it is retried.
+          reject(new AppError(hook.retryable ? 'HOOK_FAILED' : 'HOOK_FAILED_FINAL', `hook ${name} ${how}${tail === '' ? '' : `: ${tail}`}`));
         }
       });
     });

@@ -1,5 +1,6 @@
 import { basename, dirname, join } from 'node:path';
-import { AppError } from '../shared/index.js';
+import type { PodSpec } from '../engine/index.js';
+import { AppError, own } from '../shared/index.js';
 import type { TaskContext } from './types.js';
 
 /** drplan's working directory beside a data directory: same filesystem, so links and renames work. */
@@ -30,4 +31,17 @@ export function requireDataDir(context: Pick<TaskContext, 'dataDir' | 'stepName'
     throw new AppError('CONFIG', `${context.stepName} needs a pod instance: give its phase a pod`);
   }
   return context.dataDir;
+}
+
+/** The spec of the step's pod. */
+export function podSpecOf(context: Pick<TaskContext, 'service' | 'pod' | 'stepName'>): PodSpec {
+  const spec = context.pod === null ? undefined : own(context.service.pods, context.pod);
+  if (spec === undefined) throw new AppError('CONFIG', `${context.stepName} needs a pod of service ${context.service.name}`);
+  return spec;
+}
+
+/** What a backup of the node packs: its snapshot, or with `snapshot: none` the live data dir. */
+export function sourceDir(context: Pick<TaskContext, 'service' | 'pod' | 'stepName' | 'dataDir' | 'parameters' | 'run'>): string {
+  const dataDir = requireDataDir(context);
+  return podSpecOf(context).snapshot === 'none' ? dataDir : snapshotDir(dataDir, snapshotNameOf(context));
 }

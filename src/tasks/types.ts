@@ -15,6 +15,11 @@ export interface TaskSettings {
   /** Blocks of a backup compressed at once. */
   gzipThreads: number;
   transfer: TransferSettings;
+  /**
+   * A file modified less than this long before a backup reads it is left to settle first: one
+   * long write moves mtime only when it starts.
+   */
+  settleMs: number;
   /** What hooks inherit from the agent's environment (PATH, HOME, locale): see `inheritedEnvironment`. */
   hookEnv: Readonly<Record<string, string>>;
 }
@@ -23,6 +28,7 @@ export const DEFAULT_TASK_SETTINGS: TaskSettings = {
   gzipLevel: 6,
   gzipThreads: 2,
   transfer: DEFAULT_TRANSFER_SETTINGS,
+  settleMs: 100,
   hookEnv: { PATH: '/usr/local/bin:/usr/bin:/bin' },
 };
 

@@ -15,7 +15,7 @@ import {
 } from '../engine/index.js';
 import { attemptRef, parseStepJob, queueAddress, queueLabel, type StepJob } from '../jobs/index.js';
 import { stepToken, type RunStore } from '../runs/index.js';
-import { AppError, errorMessage, isAppError, type Logger } from '../shared/index.js';
+import { AppError, errorMessage, fromSystemError, type Logger } from '../shared/index.js';
 import { DEFAULT_TASK_SETTINGS, resolveTask, type TaskContext, type TaskSettings } from '../tasks/index.js';
 import { ProgressTracker } from './progress.js';
 
@@ -41,6 +41,11 @@ export interface AgentOptions {
   heartbeatMs?: number;
   /** Compression and transfer tuning. @defaultValue DEFAULT_TASK_SETTINGS */
   settings?: TaskSettings;
+  /**
+   * After a step is cancelled, how long its task may take to wind down before the worker moves
+   * on to the next step anyway (a task stuck in a call that ignores cancellation). @defaultValue 3000
+   */
+  cancelGraceMs?: number;
 }
 
 export interface Agent {
@@ -48,6 +53,30 @@ export interface Agent {
 }
 
 type Outcome = 'complete' | 'failed' | 'cancelled' | 'stale' | 'released';
+
+/**
+ * The task's result; or, once `signal` fires, its own end if it comes within `graceMs`, else a
+ * CANCELLED error: a task stuck in a call that ignores cancellation (a storage request that
+ * never returns) must not keep its node's queue blocked. It ends in the background.
+ */
+function untilCancelled<T>(task: Promise<T>, signal: AbortSignal, graceMs: number, log: Logger): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    let timer: NodeJS.Timeout | undefined;
+    const onAbort = (): void => {
+      timer = setTimeout(() => {
+        log.warn({ graceMs }, 'cancelled task still running: moving on without it');
+        reject(signal.reason instanceof Error ? signal.reason : new AppError('CANCELLED', 'cancelled'));
+      }, graceMs);
+    };
+    if (signal.aborted) onAbort();
+    else signal.addEventListener('abort', onAbort, { once: true });
+    task.then(resolve, reject).finally(() => {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', onAbort);
+    });
+    task.catch((error: unknown) => log.debug({ err: errorMessage(error) }, 'task ended'));
+  });
+}
 
 /**
  * Runs the steps of the nodes it serves, one at a time per node. While a step runs it publishes
@@ -78,6 +107,12 @@ export function createAgent(options: AgentOptions): Agent {
     const claim = await transition(data.runId, (run) => claimStep(run, ref, owner, Date.now()));
     if (!claim.ok) {
       log.info({ reason: claim.reason }, 'step not run: stale');
+      return 'stale';
+    }
+    if (claim.step.status !== 'STARTED') {
+      // The queue handed out again an attempt whose worker died: it was recorded as lost, and the
+      // coordinator queues the next attempt.
+      log.warn({ status: claim.step.status }, 'attempt lost with its previous worker: recorded');
       return 'stale';
     }
     const step = findStepById(claim.run, data.stepId);
@@ -121,7 +156,7 @@ export function createAgent(options: AgentOptions): Agent {
         settings: options.settings ?? DEFAULT_TASK_SETTINGS,
       };
       log.info('step started');
-      const output = await resolveTask(service, data.task)(context);
+      const output = await untilCancelled(resolveTask(service, data.task)(context), controller.signal, options.cancelGraceMs ?? 3000, log);
       clearInterval(heartbeat);
       const done = await transition(data.runId, (run) =>
         completeStep(run, ref, owner, { message: output.message, progress: output.progress ?? tracker.snapshot(Date.now()).progress, result: output.result }, Date.now()),
@@ -141,8 +176,10 @@ export function createAgent(options: AgentOptions): Agent {
         log.info({ reason: errorMessage(controller.signal.reason) }, 'step cancelled');
         return 'cancelled';
       }
-      const message = errorMessage(error);
-      const retryable = isAppError(error) ? error.retryable : true;
+      // The one error table decides: a code says whether another attempt may help.
+      const failure = fromSystemError(error, 'the task failed');
+      const message = failure.message;
+      const retryable = failure.retryable;
       const failed = await transition(data.runId, (run) =>
         failStep(run, ref, owner, { message, retryable, progress: tracker.snapshot(Date.now()).progress }, Date.now()),
       );

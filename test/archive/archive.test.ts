@@ -1,138 +1,169 @@
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { chmodSync, existsSync, linkSync, mkdirSync, readFileSync, statSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
+import { appendFileSync, linkSync, lstatSync, mkdirSync, statSync, truncateSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { buffer } from 'node:stream/consumers';
 import { describe, it } from 'node:test';
-import { estimateTarSize, packDirectory, parseManifest, unpackArchive } from '../../src/archive/index.js';
+import { estimateTarSize, packDirectory, unpackArchive, type PackOptions } from '../../src/archive/index.js';
 import { AppError } from '../../src/shared/index.js';
-import { craftTarGz, describeTree } from '../helpers/tree.js';
+import { comparable, treeFacts, writeHardTree } from '../helpers/fidelity.js';
 import { tempDir } from '../helpers/tmp.js';
 
-function sample(): string {
-  const dir = join(tempDir(), 'data');
-  mkdirSync(join(dir, 'deep/er/still'), { recursive: true });
-  mkdirSync(join(dir, 'empty/nested'), { recursive: true });
-  writeFileSync(join(dir, 'deep/er/still/big.bin'), Buffer.alloc(300_000, 3));
-  writeFileSync(join(dir, 'empty-file'), '');
-  writeFileSync(join(dir, 'name with spaces.txt'), 'spaces');
-  writeFileSync(join(dir, 'ünïcødé-名前.txt'), 'unicode');
-  writeFileSync(join(dir, `${'long-name-'.repeat(15)}.txt`), 'long');
-  writeFileSync(join(dir, 'script.sh'), '#!/bin/sh\n', { mode: 0o755 });
-  writeFileSync(join(dir, 'secret'), 's', { mode: 0o600 });
-  symlinkSync('deep/er/still/big.bin', join(dir, 'link-inside'));
-  chmodSync(join(dir, 'deep/er'), 0o750);
-  utimesSync(join(dir, 'deep'), new Date('2021-05-05T00:00:00Z'), new Date('2021-05-05T00:00:00Z'));
-  return dir;
-}
-
-async function pack(dir: string): Promise<{ bytes: Buffer; result: ReturnType<ReturnType<typeof packDirectory>['result']> }> {
-  const packed = packDirectory(dir, { level: 6 });
+async function pack(dir: string, options: PackOptions = {}) {
+  const packed = packDirectory(dir, { level: 6, settleMs: 0, ...options });
   const bytes = await buffer(packed.stream);
-  return { bytes, result: packed.result() };
+  return { bytes, result: await packed.done };
 }
 
-describe('archive', () => {
-  it('round-trips a tree: contents, modes, empty dirs and files, odd names, links, directory times', async () => {
-    const dir = sample();
+async function unpack(bytes: Buffer, expected?: { bytes: number; sha256: string }) {
+  const target = join(tempDir(), 'restored');
+  mkdirSync(target);
+  const result = await unpackArchive(Readable.from([bytes]), target, { label: 'node-0.tar.gz', ...(expected === undefined ? {} : { expected }) });
+  return { target, result };
+}
+
+/** The facts of a restore compared with the original: atime aside, everything. */
+function assertSameTree(restored: string, original: string): void {
+  assert.deepEqual(comparable(treeFacts(restored)), comparable(treeFacts(original)));
+}
+
+describe('archive: what goes in comes back', () => {
+  it('round-trips every kind of entry exactly: symlinks anywhere, modes, sparse files, hard links, a FIFO, long and unicode names, mtimes', async () => {
+    const dir = join(tempDir(), 'data');
+    writeHardTree(dir);
     const { bytes, result } = await pack(dir);
     assert.equal(result.bytes, bytes.length);
     assert.equal(result.sha256, createHash('sha256').update(bytes).digest('hex'));
-    assert.equal(result.files, 7);
-    const estimate = await estimateTarSize(dir);
-    assert.equal(estimate.files, 7);
-    assert.ok(Math.abs(estimate.bytes - result.tarBytes) <= 10240, `estimate ${estimate.bytes} vs ${result.tarBytes}`);
-
-    const target = join(tempDir(), 'restored');
-    mkdirSync(target);
-    const out = await unpackArchive(Readable.from([bytes]), target, { expected: { bytes: result.bytes, sha256: result.sha256 } });
-    assert.deepEqual(out, { bytes: result.bytes, sha256: result.sha256, files: 7 });
-    assert.deepEqual(describeTree(target), describeTree(dir));
-    assert.equal(statSync(join(target, 'deep')).mtime.toISOString(), '2021-05-05T00:00:00.000Z', 'directory times are applied last');
+    assert.equal(result.stats.hardlinks, 2);
+    assert.equal(result.stats.fifos, 1);
+    assert.equal(result.stats.sparse, 1);
+    assert.equal(result.stats.symlinks, process.getuid?.() === 0 ? 6 : 5);
+    assert.ok(bytes.length < 2 * 1024 * 1024, `a 64 MiB sparse file stores only its data (${bytes.length} bytes)`);
+    const { target, result: out } = await unpack(bytes, { bytes: result.bytes, sha256: result.sha256 });
+    assert.equal(out.stats.files, result.stats.files);
+    assertSameTree(target, dir);
+    assert.equal(lstatSync(join(target, 'hard-a')).ino, lstatSync(join(target, 'sub', 'hard-c')).ino, 'hard links come back as one inode');
+    assert.ok(lstatSync(join(target, 'sparse.img')).blocks * 512 < 1024 * 1024, 'the sparse file stays sparse');
+    assert.equal(statSync(join(target, 'private.key')).mtimeMs, statSync(join(dir, 'private.key')).mtimeMs);
   });
 
-  it('stores files the data hard-links as separate files (every file in a snapshot is a hard link)', async () => {
+  it('GNU tar extracts what drplan writes, and drplan extracts what GNU tar writes, identically', async () => {
+    const dir = join(tempDir(), 'data');
+    writeHardTree(dir, { sparseBytes: 16 * 1024 * 1024 });
+    const { bytes } = await pack(dir);
+    const byGnu = join(tempDir(), 'gnu');
+    mkdirSync(byGnu);
+    execFileSync('tar', ['-xzpf', '-', '-C', byGnu], { input: bytes });
+    assertSameTree(byGnu, dir);
+
+    const gnuArchive = execFileSync('tar', ['--format=pax', '--sparse', '-czf', '-', '-C', dir, '.'], { maxBuffer: 64 * 1024 * 1024 });
+    const { target } = await unpack(gnuArchive);
+    assertSameTree(target, dir);
+  });
+
+  it('keeps the links the data has when the tree is a hard-link snapshot of it (every file twice linked)', async () => {
+    const live = join(tempDir(), 'live');
+    mkdirSync(live);
+    writeFileSync(join(live, 'a'), 'same inode');
+    linkSync(join(live, 'a'), join(live, 'b'));
+    writeFileSync(join(live, 'c'), 'alone');
+    const snapshot = join(tempDir(), 'snapshot');
+    mkdirSync(snapshot);
+    for (const name of ['a', 'b', 'c']) linkSync(join(live, name), join(snapshot, name));
+    const { bytes, result } = await pack(snapshot, { linkFactor: 2 });
+    assert.equal(result.stats.hardlinks, 1);
+    assert.equal(result.stats.files, 2);
+    const { target } = await unpack(bytes);
+    assert.equal(lstatSync(join(target, 'a')).ino, lstatSync(join(target, 'b')).ino);
+    assert.equal(lstatSync(join(target, 'c')).nlink, 1);
+  });
+
+  it('leaves sockets out and says so; an empty directory makes a valid archive', async () => {
     const dir = join(tempDir(), 'data');
     mkdirSync(dir);
-    writeFileSync(join(dir, 'a'), 'same inode');
-    linkSync(join(dir, 'a'), join(dir, 'b'));
-    const { bytes, result } = await pack(dir);
-    assert.equal(result.files, 2);
-    const target = join(tempDir(), 'out');
-    mkdirSync(target);
-    await unpackArchive(Readable.from([bytes]), target);
-    assert.equal(readFileSync(join(target, 'b'), 'utf8'), 'same inode');
-    assert.notEqual(statSync(join(target, 'a')).ino, statSync(join(target, 'b')).ino);
+    const server = createServer();
+    await new Promise<void>((resolve) => server.listen(join(dir, 'agent.sock'), resolve));
+    try {
+      const { bytes, result } = await pack(dir);
+      assert.deepEqual(result.stats.skipped, [{ path: 'agent.sock', kind: 'socket' }]);
+      const { target } = await unpack(bytes);
+      assert.deepEqual(Object.keys(treeFacts(target)), ['.']);
+    } finally {
+      server.close();
+    }
   });
 
-  it('an empty directory makes a valid archive', async () => {
-    const dir = join(tempDir(), 'empty');
-    mkdirSync(dir);
-    const { bytes, result } = await pack(dir);
-    assert.equal(result.files, 0);
-    const target = join(tempDir(), 'out');
-    mkdirSync(target);
-    await unpackArchive(Readable.from([bytes]), target);
-    assert.deepEqual(describeTree(target), { '.': 'dir' });
+  it('estimates the tar size closely enough for progress', async () => {
+    const dir = join(tempDir(), 'data');
+    writeHardTree(dir, { sparseBytes: 8 * 1024 * 1024 });
+    const { result } = await pack(dir);
+    const estimate = await estimateTarSize(dir);
+    assert.ok(Math.abs(estimate.bytes - result.tarBytes) < 64 * 1024, `estimate ${estimate.bytes} vs ${result.tarBytes}`);
   });
+});
 
-  const refusals: Array<[string, Parameters<typeof craftTarGz>[0], RegExp]> = [
-    ['a parent-directory path', [{ path: 'ok.txt', body: 'fine' }, { path: '../escape.txt', body: 'x' }], /entry '\.\.\/escape\.txt' has a '\.\.' component/],
-    ['a nested parent-directory path', [{ path: 'a/../../escape.txt', body: 'x' }], /entry 'a\/\.\.\/\.\.\/escape\.txt' has a '\.\.' component/],
-    ['an absolute path', [{ path: '/tmp/drplan-absolute.txt', body: 'x' }], /entry '\/tmp\/drplan-absolute\.txt' has an absolute path/],
-    ['a symlink out of the tree', [{ path: 'etc', type: 'SymbolicLink', linkpath: '../../../../etc' }], /entry 'etc' is a symlink to '\.\.\/\.\.\/\.\.\/\.\.\/etc', outside the target directory/],
-    ['an absolute symlink', [{ path: 'passwd', type: 'SymbolicLink', linkpath: '/etc/passwd' }], /entry 'passwd' is a symlink to '\/etc\/passwd', outside/],
-    ['a hard link out of the tree', [{ path: 'h', type: 'Link', linkpath: '../outside' }], /entry 'h' is a hard link to '\.\.\/outside', outside/],
-    ['a device', [{ path: 'dev-null', type: 'CharacterDevice' }], /entry 'dev-null' is a character device/],
-    ['a FIFO', [{ path: 'pipe', type: 'FIFO' }], /entry 'pipe' is a FIFO/],
-  ];
-  for (const [name, entries, message] of refusals) {
-    it(`refuses ${name}, naming the entry`, async () => {
-      const target = join(tempDir(), 'out');
-      mkdirSync(target);
-      const error = await unpackArchive(Readable.from([craftTarGz(entries)]), target, { label: 'node-0.tar.gz' }).catch((e: unknown) => e);
-      assert.ok(error instanceof AppError, String(error));
-      assert.equal(error.code, 'UNSAFE_ARCHIVE');
-      assert.match(error.message, message);
-      assert.match(error.message, /^node-0\.tar\.gz: /);
-      assert.ok(!existsSync(join(target, '..', 'escape.txt')));
-      assert.ok(!existsSync('/tmp/drplan-absolute.txt'));
+describe('archive: a file that changes while it is read is never stored torn', () => {
+  const big = (dir: string): string => {
+    mkdirSync(dir, { recursive: true });
+    const path = join(dir, 'table.db');
+    writeFileSync(path, Buffer.alloc(24 * 1024 * 1024, 7));
+    return path;
+  };
+
+  /** Packs `dir`, calling `meddle` once the archive has started to flow. */
+  async function packWhile(dir: string, meddle: () => void, options: PackOptions = {}): Promise<unknown> {
+    const packed = packDirectory(dir, { settleMs: 0, ...options });
+    let meddled = false;
+    packed.stream.on('data', () => {
+      if (!meddled) {
+        meddled = true;
+        meddle();
+      }
     });
+    packed.stream.resume();
+    return packed.done.then(
+      () => 'stored',
+      (error: unknown) => error,
+    );
   }
 
-  it('allows links that stay inside', async () => {
-    const target = join(tempDir(), 'out');
-    mkdirSync(target);
-    const archive = craftTarGz([
-      { path: 'a/', type: 'Directory' },
-      { path: 'a/f', body: 'x' },
-      { path: 'a/rel', type: 'SymbolicLink', linkpath: '../a/f' },
-      { path: 'h', type: 'Link', linkpath: 'a/f' },
-    ]);
-    await unpackArchive(Readable.from([archive]), target);
-    assert.equal(statSync(join(target, 'h')).ino, statSync(join(target, 'a/f')).ino);
+  it('a file cut short under the reader', async () => {
+    const dir = join(tempDir(), 'data');
+    const path = big(dir);
+    const error = await packWhile(dir, () => truncateSync(path, 1000), { advice: 'use snapshot: copy' });
+    assert.ok(error instanceof AppError, String(error));
+    assert.equal(error.code, 'SOURCE_CHANGED');
+    assert.equal(error.retryable, true);
+    assert.match(error.message, /^table\.db changed while it was read \(.*\): use snapshot: copy$/);
   });
 
-  it('catches corruption and truncation against the manifest, before anything is trusted', async () => {
-    const { bytes, result } = await pack(sample());
-    const expected = { bytes: result.bytes, sha256: result.sha256 };
-    const flipped = Buffer.from(bytes);
-    flipped[Math.floor(flipped.length / 2)]! ^= 0xff;
-    const corrupt = await unpackArchive(Readable.from([flipped]), tempDir(), { expected, label: 'k' }).catch((e: unknown) => e);
-    assert.ok(corrupt instanceof AppError && corrupt.code === 'CHECKSUM', String(corrupt));
-    assert.match(corrupt.message, /^k (is not a valid tar\.gz|has sha256 [0-9a-f]{64} where its manifest records)/);
-
-    const truncated = await unpackArchive(Readable.from([bytes.subarray(0, bytes.length - 100)]), tempDir(), { expected, label: 'k' }).catch((e: unknown) => e);
-    assert.ok(truncated instanceof AppError && truncated.code === 'CHECKSUM');
-    assert.match(truncated.message, /corrupt or truncated|truncated or was replaced/);
-
-    const longer = await unpackArchive(Readable.from([bytes, Buffer.alloc(20_000)]), tempDir(), { expected, label: 'k' }).catch((e: unknown) => e);
-    assert.ok(longer instanceof AppError && longer.code === 'CHECKSUM');
+  it('a file that grows, or is rewritten in place, while it is read', async () => {
+    for (const meddle of [(p: string) => appendFileSync(p, 'more'), (p: string) => writeFileSync(p, Buffer.alloc(24 * 1024 * 1024, 8), { flag: 'r+' })]) {
+      const dir = join(tempDir(), 'data');
+      const path = big(dir);
+      const error = await packWhile(dir, () => meddle(path));
+      assert.ok(error instanceof AppError && error.code === 'SOURCE_CHANGED', String(error));
+      assert.match(error.message, /^table\.db changed while it was read \((size \d+ → \d+|mtime moved|ctime moved)\)$/);
+    }
   });
 
-  it('reads manifests strictly', () => {
-    assert.throws(() => parseManifest('{', 'm.json'), /m\.json is not valid JSON/);
-    assert.throws(() => parseManifest('{"format":1}', 'm.json'), /m\.json is not a drplan manifest: \/\w+ /);
+  it('waits for a file modified a moment ago to settle, then stores it whole', async () => {
+    const dir = join(tempDir(), 'data');
+    big(dir);
+    const started = Date.now();
+    const { bytes } = await pack(dir, { settleMs: 300 });
+    assert.ok(Date.now() - started >= 250, 'it waited for the file to be left alone');
+    const { target } = await unpack(bytes);
+    assert.equal(statSync(join(target, 'table.db')).size, 24 * 1024 * 1024);
+  });
+
+  it('an early failure reaches whoever waits, even before anything was read', async () => {
+    const packed = packDirectory(join(tempDir(), 'does-not-exist'));
+    const error = await packed.done.catch((e: unknown) => e);
+    assert.ok(error instanceof AppError, String(error));
+    assert.ok(packed.stream.destroyed);
   });
 });

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { formatProblem, loadSpecs, plansForService } from '../../src/config/index.js';
 import { tempDir } from '../helpers/tmp.js';
+import { builtinTaskNames } from '../../src/tasks/index.js';
 
 const SERVICE = `name: svc
 pods:
@@ -36,13 +37,13 @@ function setup(files: Record<string, string>): { services: string; plans: string
 
 function problems(files: Record<string, string>): string[] {
   const dirs = setup({ 'services/svc.yml': SERVICE, 'plans/good.yml': PLAN, ...files });
-  return loadSpecs(dirs.services, dirs.plans).problems.map((p) => formatProblem(p).replace(/^.*\/(services|plans)\//, '$1/'));
+  return loadSpecs(dirs.services, dirs.plans, builtinTaskNames()).problems.map((p) => formatProblem(p).replace(/^.*\/(services|plans)\//, '$1/'));
 }
 
 describe('loading services and plans', () => {
   it('loads valid files, resolving dataDir against the services directory', () => {
     const dirs = setup({ 'services/svc.yml': SERVICE, 'plans/good.yml': PLAN });
-    const specs = loadSpecs(dirs.services, dirs.plans);
+    const specs = loadSpecs(dirs.services, dirs.plans, builtinTaskNames());
     assert.deepEqual(specs.problems, []);
     const svc = specs.services.get('svc');
     assert.equal(svc?.pods['node']?.dataDir, join(dirs.services, 'data/node-{{POD_INDEX}}'));
@@ -180,13 +181,13 @@ phases:
       'services/bare.yml': 'name: bare\npods:\n  node: { count: 1, dataDir: /tmp/x }\n',
       'plans/good.yml': PLAN.replace('task: dump }', 'task: dump, optional: true }'),
     });
-    const specs = loadSpecs(dirs.services, dirs.plans);
+    const specs = loadSpecs(dirs.services, dirs.plans, builtinTaskNames());
     assert.deepEqual(specs.problems, []);
     assert.deepEqual(plansForService(specs, 'bare').map((p) => p.name), ['good']);
   });
 
   it('the shipped services and plans are valid', () => {
-    const specs = loadSpecs('services', 'plans');
+    const specs = loadSpecs('services', 'plans', builtinTaskNames());
     assert.deepEqual(specs.problems.map(formatProblem), []);
     assert.deepEqual([...specs.plans.keys()].sort(), ['backup-azure', 'backup-s3', 'restore-azure', 'restore-s3']);
     assert.deepEqual(plansForService(specs, 'demo').length, 4);
@@ -197,7 +198,7 @@ phases:
 describe('the shipped Azure plans', () => {
   it('ask for a shared key or a complete service principal, naming what is missing', async () => {
     const { resolveParameters } = await import('../../src/engine/index.js');
-    const plan = loadSpecs('services', 'plans').plans.get('backup-azure')!;
+    const plan = loadSpecs('services', 'plans', builtinTaskNames()).plans.get('backup-azure')!;
     const base = { SNAPSHOT_NAME: 's', AZURE_STORAGE_ACCOUNT: 'a', CONTAINER_NAME: 'c' };
     assert.deepEqual(resolveParameters(plan, { ...base, AZURE_STORAGE_KEY: 'k' }).problems, []);
     assert.deepEqual(resolveParameters(plan, { ...base, CLIENT_ID: 'i', TENANT_ID: 't', CLIENT_SECRET: 's' }).problems, []);

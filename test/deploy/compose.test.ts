@@ -7,6 +7,7 @@ import { loadSpecs } from '../../src/config/index.js';
 import { dataDirOf } from '../../src/engine/index.js';
 import { buildProgram } from '../../src/main/cli.js';
 import { parseNode } from '../../src/main/runtime.js';
+import { builtinTaskNames } from '../../src/tasks/index.js';
 
 interface ComposeService {
   image?: string;
@@ -26,7 +27,7 @@ const compose = parse(readFileSync(join(root, 'docker-compose.yml'), 'utf8'), { 
 };
 const services = compose.services;
 const drplan = Object.entries(services).filter(([name]) => name !== 'redis');
-const demo = loadSpecs(join(root, 'services'), join(root, 'plans')).services.get('demo')!;
+const demo = loadSpecs(join(root, 'services'), join(root, 'plans'), builtinTaskNames()).services.get('demo')!;
 
 describe('docker-compose.yml (checked, not run: there is no Docker engine here)', () => {
   it('runs redis with AOF on and without eviction, with a volume and a health check', () => {

@@ -121,15 +121,32 @@ describe('attempts', () => {
     assert.equal(completeStep(state, { ...ref(state, step), gen: 1 }, 'worker-1', { message: '' }, 0).ok, false);
   });
 
-  it('an attempt is claimed once; a redelivered job takes over a STARTED attempt', () => {
+  it('a redelivered STARTED attempt counts as lost: retried at once as the next attempt, and the result says so', () => {
     const state = run(plan([phase('a', { pod: undefined })]));
     const d = ok(dispatchStep(state, state.phases[0]!.steps[0]!.id, 0));
     const first = ok(claimStep(d.run, ref(d.run, d.step), 'a', 0));
-    const takeover = ok(claimStep(first.run, ref(d.run, d.step), 'b', 0));
-    assert.equal(takeover.step.owner, 'b');
-    assert.match(takeover.step.message, /previous worker was lost/);
-    const done = ok(completeStep(takeover.run, ref(d.run, d.step), 'b', { message: 'ok' }, 0));
-    assert.equal(claimStep(done.run, ref(d.run, d.step), 'c', 0).ok, false, 'a finished attempt is never run again');
-    assert.equal(completeStep(takeover.run, ref(d.run, d.step), 'a', { message: '' }, 0).ok, false, 'the lost worker cannot report');
+    const lost = ok(claimStep(first.run, ref(d.run, d.step), 'b', 5));
+    assert.equal(lost.step.status, 'DELAYED', 'the redelivered job does not run the lost attempt');
+    assert.equal(lost.step.retryAt, 5, 'the next attempt is due at once');
+    assert.equal(lost.step.lost, 1);
+    assert.equal(lost.step.message, 'attempt 1 of 3 was lost with its worker; running it again');
+    assert.equal(completeStep(lost.run, ref(d.run, d.step), 'a', { message: '' }, 0).ok, false, 'the lost worker cannot report');
+    const second = ok(dispatchStep(lost.run, d.step.id, 5));
+    assert.equal(second.step.attempts, 2);
+    const running = ok(claimStep(second.run, ref(second.run, second.step), 'b', 6));
+    assert.equal(running.step.status, 'STARTED');
+    assert.equal(running.step.message, 'running attempt 2 of 3, after a worker was lost');
+    const done = ok(completeStep(running.run, ref(second.run, second.step), 'b', { message: 'ok' }, 7));
+    assert.equal(done.step.message, 'ok (attempt 2: resumed after its worker was lost)');
+    assert.equal(claimStep(done.run, ref(second.run, second.step), 'c', 8).ok, false, 'a finished attempt is never run again');
+  });
+
+  it('losing the last attempt ends in ERROR saying the worker was lost', () => {
+    const state = run(plan([phase('a', { pod: undefined })], { retry: { attempts: 1, backoffSeconds: 1, maxBackoffSeconds: 1 } }));
+    const d = ok(dispatchStep(state, state.phases[0]!.steps[0]!.id, 0));
+    const first = ok(claimStep(d.run, ref(d.run, d.step), 'a', 0));
+    const lost = ok(claimStep(first.run, ref(d.run, d.step), 'b', 5));
+    assert.equal(lost.step.status, 'ERROR');
+    assert.equal(lost.step.message, 'failed: the worker running attempt 1 was lost');
   });
 });

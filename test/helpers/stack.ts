@@ -10,7 +10,7 @@ import { dataDirOf } from '../../src/engine/index.js';
 import { createProducer } from '../../src/jobs/index.js';
 import { createCoordinator, PlanRuns, RunStore, type Catalog, type Coordinator } from '../../src/runs/index.js';
 import { createLogger, createSecretBox } from '../../src/shared/index.js';
-import { DEFAULT_TASK_SETTINGS, inheritedEnvironment } from '../../src/tasks/index.js';
+import { builtinTaskNames, DEFAULT_TASK_SETTINGS, inheritedEnvironment, restoreTaskOf } from '../../src/tasks/index.js';
 import { createAgent, type Agent, type NodeRef } from '../../src/workers/index.js';
 import { tempDir } from './tmp.js';
 import { waitFor } from './wait.js';
@@ -38,7 +38,7 @@ export async function startStack(options: StackOptions) {
   mkdirSync(plansDir);
   for (const [name, text] of Object.entries(options.services)) writeFileSync(join(servicesDir, name), text.replaceAll('$ROOT', root));
   for (const [name, text] of Object.entries(options.plans)) writeFileSync(join(plansDir, name), text);
-  const specs: Specs = loadSpecs(servicesDir, plansDir);
+  const specs: Specs = loadSpecs(servicesDir, plansDir, builtinTaskNames());
   assert.deepEqual(specs.problems.map(formatProblem), [], 'fixture YAML is valid');
 
   const lines: string[] = [];
@@ -52,7 +52,7 @@ export async function startStack(options: StackOptions) {
   const prefix = `t${process.pid}x${++stacks}`;
   const redis = new Redis(options.redisUrl, { maxRetriesPerRequest: null });
   const store = new RunStore({ redis, prefix, secretBox: createSecretBox(options.secretKey ?? null), logger });
-  const catalog: Catalog = { service: (name) => specs.services.get(name), plans: (service) => plansForService(specs, service) };
+  const catalog: Catalog = { service: (name) => specs.services.get(name), plans: (service) => plansForService(specs, service), restoreTask: restoreTaskOf };
   const defaultService = specs.services.size === 1 ? ([...specs.services.keys()][0] ?? null) : null;
   const app: FastifyInstance = await buildApp({
     planRuns: new PlanRuns(store, catalog),

@@ -61,7 +61,7 @@ for (const storage of storages) {
       await redis.stop();
     });
 
-    it('is replaced: the upload runs again on a new agent, the backup completes, and it restores', async () => {
+    it('is replaced: the lost attempt counts and is said, the upload runs again on a new agent, the backup completes, and it restores', async () => {
       const original = [0, 1, 2].map((i) => describeTree(stack.dataDir(i)));
       const backup = `backup-${storage.name}`;
       const upload = `node-0:[upload-${storage.name}]`;
@@ -74,7 +74,9 @@ for (const storage of storages) {
       try {
         const tree = await stack.waitPlan(backup, 'finished', (t) => t.finishedAt !== null, 90_000);
         assert.equal(tree.status, 'COMPLETE', JSON.stringify(tree.errors));
-        assert.equal(stepOf(tree, 'upload-backups', upload).attempts, 1, 'a lost agent is not a failed attempt');
+        const step = stepOf(tree, 'upload-backups', upload);
+        assert.equal(step.attempts, 2, 'the attempt lost with its agent counts');
+        assert.match(step.message, /^uploaded .* \(attempt 2: resumed after its worker was lost\)$/);
         if (running.pending !== undefined) assert.deepEqual(running.pending(), [], 'the dead agent’s multipart upload was aborted');
 
         for (let i = 0; i < 3; i += 1) rmSync(stack.dataDir(i), { recursive: true });

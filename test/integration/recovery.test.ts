@@ -39,7 +39,8 @@ describe('processes die, runs go on', () => {
       const tree = await stack.waitPlan('crash', 'COMPLETE', (t) => t.status === 'COMPLETE', 40_000);
       for (const step of tree.phases[0]!.steps) {
         assert.ok(Date.parse(step.startedAt!) > killedAt, `${step.name} ran again after the kill`);
-        assert.equal(step.attempts, 1, 'a lost worker is not a failed attempt');
+        assert.equal(step.attempts, 2, 'the attempt lost with its worker counts');
+        assert.match(step.message, /\(attempt 2: resumed after its worker was lost\)$/);
       }
       const starts = ticks().filter((l) => l.endsWith('start'));
       for (const name of ['node-0:[tick]', 'node-1:[tick]', 'node-2:[tick]']) {

@@ -9,6 +9,7 @@ import { AZURITE_ACCOUNT, AZURITE_KEY, startAzurite, type AzureServer } from '..
 import { startS3, type S3Server } from '../helpers/s3.js';
 import { tempDir } from '../helpers/tmp.js';
 import { sleep } from '../helpers/wait.js';
+import { startBlackHole, startProxy, type BlackHole } from '../helpers/proxy.js';
 
 /** One store under test: how to make it, and how to make it with wrong credentials or a missing bucket. */
 interface Subject {
@@ -97,7 +98,8 @@ for (const subject of [fsSubject(), s3Subject(), azureSubject()]) {
       await store.put('snap/a/one.bin', Buffer.from('first'));
       await store.put('snap/a/two.bin', Buffer.from('second!'));
       await store.put('other/three.bin', Buffer.from('x'));
-      assert.deepEqual(await store.head('snap/a/two.bin'), { key: 'snap/a/two.bin', bytes: 7 });
+      const head = await store.head('snap/a/two.bin');
+      assert.deepEqual({ key: head?.key, bytes: head?.bytes }, { key: 'snap/a/two.bin', bytes: 7 });
       const got = await store.get('snap/a/one.bin');
       assert.equal(got.bytes, 5);
       assert.equal((await buffer(got.body)).toString(), 'first');
@@ -198,9 +200,140 @@ for (const subject of [fsSubject(), s3Subject(), azureSubject()]) {
     it('is fine with an empty object', async () => {
       const store = subject.store();
       await store.put('empty/object', Readable.from([]));
-      assert.deepEqual(await store.head('empty/object'), { key: 'empty/object', bytes: 0 });
+      assert.equal((await store.head('empty/object'))?.bytes, 0);
       assert.equal(sha(await buffer((await store.get('empty/object')).body)), sha(Buffer.alloc(0)));
       store.close();
     });
+
+    it('gives each version of an object its own tag, the same from put, head, get and list', async () => {
+      const store = subject.store();
+      const first = await store.put('tagged/object', randomStream(300_000).stream);
+      assert.ok(first.etag !== null && first.etag !== '', 'a put returns the version tag');
+      assert.equal((await store.head('tagged/object'))?.etag, first.etag);
+      const got = await store.get('tagged/object');
+      got.body.resume();
+      assert.equal(got.etag, first.etag);
+      assert.equal((await store.list('tagged/'))[0]?.etag, first.etag);
+      await sleep(20);
+      const second = await store.put('tagged/object', randomStream(300_000).stream);
+      assert.notEqual(second.etag, first.etag, 'writing the object again changes its tag');
+      store.close();
+    });
+
+    it('a create-only put refuses a key that exists, and leaves it as it was', async () => {
+      const store = subject.store();
+      await store.put('once/manifest.json', Buffer.from('first'), { create: true });
+      const error = await store.put('once/manifest.json', Buffer.from('second'), { create: true }).catch((e: unknown) => e);
+      assert.ok(error instanceof AppError, String(error));
+      assert.equal(error.code, 'CONFLICT');
+      assert.equal((await buffer((await store.get('once/manifest.json')).body)).toString(), 'first');
+      store.close();
+    });
+
+    it('a source that failed before the upload started fails the upload at once: it never hangs', async () => {
+      const store = subject.store();
+      for (const when of ['before', 'next tick'] as const) {
+        // As the packer's pipeline makes it: a stream with a listener for its errors.
+        const source = new Readable({ read() {} });
+        source.on('error', () => undefined);
+        if (when === 'before') source.destroy(new AppError('SOURCE_CHANGED', 'table.db changed while it was read'));
+        else process.nextTick(() => source.destroy(new AppError('SOURCE_CHANGED', 'table.db changed while it was read')));
+        const started = Date.now();
+        const error = await Promise.race([store.put(`early/${when}.bin`, source).catch((e: unknown) => e), sleep(10_000).then(() => 'hung')]);
+        assert.ok(error instanceof AppError, `${when}: ${String(error)}`);
+        assert.equal(error.code, 'SOURCE_CHANGED');
+        assert.ok(Date.now() - started < 5000);
+        assert.equal(await store.head(`early/${when}.bin`), null);
+      }
+      store.close();
+    });
   });
+}
+
+/** Stores that talk to a server: a server that accepts and never answers, or stops mid-answer, times out. */
+for (const subject of [s3HangSubject(), azureHangSubject()]) {
+  describe(`BlobStore timeouts: ${subject.name}`, () => {
+    let hole: BlackHole;
+    before(async () => {
+      hole = await startBlackHole();
+      await subject.start();
+    });
+    after(async () => {
+      await hole.stop();
+      await subject.stop();
+    });
+
+    it('every request to a server that never answers fails with TIMEOUT, retryable, instead of hanging', async () => {
+      const store = subject.silent(hole.url, 800);
+      const attempts: Array<[string, () => Promise<unknown>]> = [
+        ['head', () => store.head('k')],
+        ['get', () => store.get('k')],
+        ['list', () => store.list('p/')],
+        ['delete', () => store.delete('k')],
+        ['put a buffer', () => store.put('k', Buffer.from('manifest'))],
+        ['put a stream', () => store.put('k', randomStream(12 * 1024 * 1024).stream)],
+      ];
+      for (const [what, attempt] of attempts) {
+        const started = Date.now();
+        const error = await Promise.race([attempt().catch((e: unknown) => e), sleep(30_000).then(() => 'hung')]);
+        assert.ok(error instanceof AppError, `${what}: ${String(error)}`);
+        assert.equal(error.code, 'TIMEOUT', `${what}: ${error.message}`);
+        assert.equal(error.retryable, true);
+        assert.match(error.message, /no answer for 1s|did not answer/);
+        assert.ok(Date.now() - started < 15_000, `${what} took ${Date.now() - started} ms`);
+      }
+      assert.ok(hole.connections > 0);
+      store.close();
+    });
+
+    it('a download that stops in the middle fails with TIMEOUT', async () => {
+      const proxy = await startProxy(subject.endpoint());
+      try {
+        const direct = subject.through(subject.endpoint(), 60_000);
+        await direct.put('stall/object.bin', randomStream(4 * 1024 * 1024).stream);
+        direct.close();
+        const store = subject.through(proxy.url, 800);
+        proxy.stallNext(/^GET \S*stall\/object\.bin/, 1024 * 1024);
+        const got = await store.get('stall/object.bin');
+        const error = await Promise.race([buffer(got.body).catch((e: unknown) => e), sleep(30_000).then(() => 'hung')]);
+        assert.ok(error instanceof AppError, String(error));
+        assert.equal(error.code, 'TIMEOUT');
+        store.close();
+      } finally {
+        await proxy.stop();
+      }
+    });
+  });
+}
+
+interface HangSubject {
+  name: string;
+  start(): Promise<void>;
+  stop(): Promise<void>;
+  endpoint(): string;
+  /** A store at `endpoint` with the given timeout. */
+  through(endpoint: string, timeoutMs: number): BlobStore;
+  /** A store whose server never answers. */
+  silent(endpoint: string, timeoutMs: number): BlobStore;
+}
+
+function s3HangSubject(): HangSubject {
+  let s3: S3Server;
+  const make = (endpoint: string, timeoutMs: number): BlobStore =>
+    createS3Store({ bucket: 'backups', region: 'us-east-1', endpoint, accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER', timeoutMs });
+  return { name: 'S3', start: async () => void (s3 = await startS3(['backups'])), stop: () => s3.stop(), endpoint: () => s3.endpoint, through: make, silent: make };
+}
+
+function azureHangSubject(): HangSubject {
+  let azure: AzureServer;
+  const make = (endpoint: string, timeoutMs: number): BlobStore =>
+    createAzureStore({ account: AZURITE_ACCOUNT, container: 'backups', endpoint, auth: { kind: 'sharedKey', key: AZURITE_KEY }, timeoutMs, blockSizeMb: 1 });
+  return {
+    name: 'Azure',
+    start: async () => void (azure = await startAzurite(['backups'])),
+    stop: () => azure.stop(),
+    endpoint: () => azure.endpoint,
+    through: make,
+    silent: (endpoint, timeoutMs) => make(`${endpoint}/${AZURITE_ACCOUNT}`, timeoutMs),
+  };
 }

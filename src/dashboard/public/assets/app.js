@@ -5,7 +5,7 @@
 import { Api, Unauthorized, servicePath } from './api.js';
 import { badge, confirmAction, h } from './dom.js';
 import { Memo, planBody, planHead } from './plan-view.js';
-import { restoreValues, snapshotTable } from './snapshots.js';
+import { snapshotTable } from './snapshots.js';
 import { startForm } from './start-form.js';
 
 const ACTIVE_MS = 1000;
@@ -224,17 +224,17 @@ async function pollSnapshots() {
   if (answer.status !== 200) throw new Error(answer.body?.message ?? `HTTP ${answer.status}`);
   if (!answer.changed && state.snapshotsOf === state.service) return;
   state.snapshotsOf = state.service;
-  const restorable = (/** @type {string} */ storage) => state.plans.has(`restore-${storage}`);
+  const restorable = (/** @type {import('./snapshots.js').Snapshot} */ snapshot) => snapshot.restore !== null && state.plans.has(snapshot.restore.plan);
   $('snapshots').replaceChildren(snapshotTable(answer.body, restorable, openRestore));
 }
 
-/** Opens the restore plan of a snapshot's storage with its name and location filled in. @param {import('./snapshots.js').Snapshot} snapshot */
+/** Opens the plan the API names to restore a snapshot, with its name and location filled in. @param {import('./snapshots.js').Snapshot} snapshot */
 function openRestore(snapshot) {
-  const plan = `restore-${snapshot.storage}`;
-  if (state.service === null || !state.plans.has(plan)) return;
+  const plan = snapshot.restore?.plan;
+  if (state.service === null || plan === undefined || !state.plans.has(plan)) return;
   history.pushState(null, '', `#/service/${encodeURIComponent(state.service)}/plan/${encodeURIComponent(plan)}`);
   selectService(state.service, plan);
-  state.prefill = restoreValues(snapshot);
+  state.prefill = { ...(snapshot.restore?.parameters ?? {}) };
   state.startOpen = true;
   renderSelected();
   void guarded(buildStartForm);

@@ -1,0 +1,235 @@
+import { constants, type BigIntStats } from 'node:fs';
+import { lstat, open, readdir, readlink, stat, type FileHandle } from 'node:fs/promises';
+import { join } from 'node:path';
+import { AppError, fromSystemError } from '../shared/index.js';
+import { looksSparse, regionBytes, scanRegions, type Region } from './sparse.js';
+import { encodeEntry, encodeSparseMap, endOfArchive, padding, timeFromNs, type EntryHeader, type EntryType } from './tar-format.js';
+
+const READ_CHUNK = 1024 * 1024;
+
+export interface TreeOptions {
+  signal?: AbortSignal;
+  /**
+   * How many links of each inode the tree itself adds: 2 when every file of the tree is a hard
+   * link of a live file (a hardlink snapshot), so that links within the data are still found.
+   * @defaultValue 1
+   */
+  linkFactor?: number;
+  /**
+   * A file modified less than this long before it was read may still be being written (one long
+   * write moves mtime only once, when it starts): it counts as changed. @defaultValue 100
+   */
+  settleMs?: number;
+  /** Says how to make the backup consistent, for messages about changed files. */
+  advice?: string;
+}
+
+/** What went into an archive. */
+export interface TreeStats {
+  files: number;
+  dirs: number;
+  symlinks: number;
+  hardlinks: number;
+  fifos: number;
+  sparse: number;
+  /** Logical bytes of regular files. */
+  dataBytes: number;
+  /** Entries that are not data (sockets, devices): left out, as GNU tar leaves sockets out. */
+  skipped: Array<{ path: string; kind: 'socket' | 'device' }>;
+}
+
+export const emptyStats = (): TreeStats => ({ files: 0, dirs: 0, symlinks: 0, hardlinks: 0, fifos: 0, sparse: 0, dataBytes: 0, skipped: [] });
+
+interface Source {
+  root: string;
+  options: TreeOptions;
+  stats: TreeStats;
+  /** Inodes with links still to be seen: `dev:ino` → the first path and how many more to expect. */
+  links: Map<string, { path: string; remaining: number }>;
+  written: number;
+}
+
+function changed(source: Source, rel: string, what: string): AppError {
+  const advice = source.options.advice === undefined ? '' : `: ${source.options.advice}`;
+  return new AppError('SOURCE_CHANGED', `${rel.slice(2)} changed while it was read (${what})${advice}`);
+}
+
+function headerOf(rel: string, type: EntryType, info: BigIntStats, extra: Partial<EntryHeader> = {}): EntryHeader {
+  return {
+    path: rel,
+    type,
+    mode: Number(info.mode & 0o7777n),
+    uid: Number(info.uid),
+    gid: Number(info.gid),
+    uname: '',
+    gname: '',
+    mtime: timeFromNs(info.mtimeNs),
+    size: 0,
+    linkpath: '',
+    ...extra,
+  };
+}
+
+/** The first moved field between two stats of one file, or null. */
+function moved(before: BigIntStats, after: BigIntStats): string | null {
+  if (after.size !== before.size) return `size ${before.size} → ${after.size}`;
+  if (after.mtimeNs !== before.mtimeNs) return 'mtime moved';
+  if (after.ctimeNs !== before.ctimeNs) return 'ctime moved';
+  return null;
+}
+
+async function* readRange(source: Source, handle: FileHandle, rel: string, offset: number, length: number): AsyncGenerator<Buffer> {
+  let done = 0;
+  while (done < length) {
+    source.options.signal?.throwIfAborted();
+    const want = Math.min(READ_CHUNK, length - done);
+    const buffer = Buffer.allocUnsafe(want);
+    const { bytesRead } = await handle.read(buffer, 0, want, offset + done);
+    if (bytesRead === 0) throw changed(source, rel, `it ended after ${offset + done} bytes`);
+    done += bytesRead;
+    yield bytesRead === want ? buffer : buffer.subarray(0, bytesRead);
+  }
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+/**
+ * The file's stat once it has been left alone for `settleMs`: one long write() moves mtime only
+ * when it starts, so a file modified a moment ago may still be being written. A file that keeps
+ * changing is SOURCE_CHANGED.
+ */
+async function settled(source: Source, handle: FileHandle, rel: string): Promise<BigIntStats> {
+  const settle = source.options.settleMs ?? 100;
+  let info = await handle.stat({ bigint: true });
+  for (let tries = 0; settle > 0; tries += 1) {
+    const age = Date.now() - Number(info.mtimeNs / 1_000_000n);
+    if (age >= settle) return info;
+    if (tries === 5) throw changed(source, rel, `it was modified again and again, last ${Math.max(0, age)} ms before it was read`);
+    await sleep(settle - Math.max(0, age));
+    const again = await handle.stat({ bigint: true });
+    if (moved(info, again) === null) return again;
+    info = again;
+  }
+  return info;
+}
+
+async function* fileEntry(source: Source, path: string, rel: string, listed: BigIntStats): AsyncGenerator<Buffer> {
+  let handle: FileHandle;
+  try {
+    handle = await open(path, constants.O_RDONLY | constants.O_NOFOLLOW);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'ELOOP') throw changed(source, rel, 'it was removed or replaced');
+    throw fromSystemError(error, `cannot read ${rel.slice(2)}`);
+  }
+  try {
+    const before = await settled(source, handle, rel);
+    if (!before.isFile() || before.ino !== listed.ino) throw changed(source, rel, 'it was replaced');
+    if (before.nlink > 1n) {
+      const key = `${before.dev}:${before.ino}`;
+      const first = source.links.get(key);
+      if (first !== undefined) {
+        first.remaining -= 1;
+        if (first.remaining <= 0) source.links.delete(key);
+        source.stats.hardlinks += 1;
+        const block = encodeEntry(headerOf(rel, 'hardlink', before, { linkpath: first.path }));
+        source.written += block.length;
+        yield block;
+        return;
+      }
+      const remaining = Number(before.nlink) / (source.options.linkFactor ?? 1) - 1;
+      if (remaining >= 1) source.links.set(key, { path: rel, remaining });
+    }
+    const size = Number(before.size);
+    let regions: Region[] | null = null;
+    if (looksSparse(before.size, before.blocks)) regions = await scanRegions(handle, size, source.options.signal);
+    const stored = regions === null ? size : encodeSparseMap(regions).length + regionBytes(regions);
+    const head = encodeEntry(headerOf(rel, 'file', before, { size: stored, ...(regions === null ? {} : { sparse: { realSize: size } }) }));
+    source.written += head.length;
+    yield head;
+    if (regions === null) {
+      for await (const chunk of readRange(source, handle, rel, 0, size)) yield chunk;
+    } else {
+      yield encodeSparseMap(regions);
+      for (const [offset, length] of regions) for await (const chunk of readRange(source, handle, rel, offset, length)) yield chunk;
+      source.stats.sparse += 1;
+    }
+    const after = await handle.stat({ bigint: true });
+    const what = moved(before, after);
+    if (what !== null) throw changed(source, rel, what);
+    source.written += stored;
+    const pad = padding(stored);
+    if (pad > 0) {
+      source.written += pad;
+      yield Buffer.alloc(pad);
+    }
+    source.stats.files += 1;
+    source.stats.dataBytes += size;
+  } finally {
+    await handle.close();
+  }
+}
+
+async function* entry(source: Source, path: string, rel: string): AsyncGenerator<Buffer> {
+  source.options.signal?.throwIfAborted();
+  let info: BigIntStats;
+  try {
+    // The root is followed: a data directory may be a symlink to where the data is.
+    info = rel === '.' ? await stat(path, { bigint: true }) : await lstat(path, { bigint: true });
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') throw changed(source, rel, 'it was removed');
+    throw fromSystemError(error, `cannot read ${rel.slice(2)}`);
+  }
+  const emit = (header: EntryHeader): Buffer => {
+    const block = encodeEntry(header);
+    source.written += block.length;
+    return block;
+  };
+  if (info.isDirectory()) {
+    yield emit(headerOf(rel === '.' ? './' : `${rel}/`, 'dir', info));
+    source.stats.dirs += 1;
+    let names: string[];
+    try {
+      names = await readdir(path);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') throw changed(source, rel, 'it was removed');
+      throw fromSystemError(error, `cannot list ${rel}`);
+    }
+    names.sort();
+    for (const name of names) yield* entry(source, join(path, name), `${rel}/${name}`);
+  } else if (info.isFile()) {
+    yield* fileEntry(source, path, rel, info);
+  } else if (info.isSymbolicLink()) {
+    let target: string;
+    try {
+      target = await readlink(path);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT' || (error as NodeJS.ErrnoException).code === 'EINVAL') throw changed(source, rel, 'it was removed or replaced');
+      throw fromSystemError(error, `cannot read the link ${rel.slice(2)}`);
+    }
+    yield emit(headerOf(rel, 'symlink', info, { linkpath: target }));
+    source.stats.symlinks += 1;
+  } else if (info.isFIFO()) {
+    yield emit(headerOf(rel, 'fifo', info));
+    source.stats.fifos += 1;
+  } else {
+    source.stats.skipped.push({ path: rel.slice(2), kind: info.isSocket() ? 'socket' : 'device' });
+  }
+}
+
+/**
+ * The tar of a directory tree, as a stream of blocks: directories (empty ones too), files with
+ * exact modes, owners and nanosecond mtimes, symlinks exactly as they are (never followed), hard
+ * links within the tree as links, sparse files as PAX sparse 1.0 and FIFOs. Sockets and devices
+ * are not data: they are left out and listed in `stats.skipped`. A file whose size, mtime or
+ * ctime moves while it is read, or that shrinks under the reader, fails with SOURCE_CHANGED:
+ * it is never stored torn. Entry paths are `./…`, relative to `root`.
+ */
+export function tarTree(root: string, options: TreeOptions = {}): { blocks: AsyncGenerator<Buffer>; stats: TreeStats } {
+  const source: Source = { root, options, stats: emptyStats(), links: new Map(), written: 0 };
+  async function* blocks(): AsyncGenerator<Buffer> {
+    yield* entry(source, root, '.');
+    yield endOfArchive(source.written);
+  }
+  return { blocks: blocks(), stats: source.stats };
+}

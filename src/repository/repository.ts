@@ -1,0 +1,238 @@
+import type { Readable } from 'node:stream';
+import { buffer } from 'node:stream/consumers';
+import { AppError, errorMessage, forEachLimit } from '../shared/index.js';
+import type { BlobStore, RequestOptions } from '../storage/index.js';
+import { archiveName, manifestKey, MANIFEST, nodeLabel, objectKey, snapshotDir, type Compression } from './layout.js';
+import { parseManifest, serializeManifest, type Manifest, type ManifestNode, type SnapshotMode } from './manifest.js';
+
+/** What a snapshot must fit: the service's name and its pods with their counts. */
+export interface ServiceShape {
+  name: string;
+  pods: ReadonlyArray<{ name: string; count: number }>;
+}
+
+/** A committed snapshot as read from its location. */
+export interface Snapshot {
+  name: string;
+  manifest: Manifest;
+  /** The sha256 of manifest.json's bytes. */
+  sha256: string;
+}
+
+/** What an upload wrote: the archive relative to the snapshot's directory, its size and digest, and the store's version tag. */
+export interface StoredArchive {
+  pod: string;
+  index: number;
+  key: string;
+  bytes: number;
+  sha256: string;
+  etag: string | null;
+  files: number;
+  dataBytes: number;
+}
+
+export interface CommitDraft {
+  name: string;
+  service: ServiceShape;
+  snapshotModes: Readonly<Record<string, SnapshotMode>>;
+  plan: string;
+  runId: string;
+  uploads: readonly StoredArchive[];
+}
+
+export interface Listing {
+  snapshots: Snapshot[];
+  /** Manifests that could not be read, and why. */
+  unreadable: Array<{ name: string; problem: string }>;
+  /** Snapshot directories holding objects but no manifest: backups that never committed. */
+  incomplete: string[];
+}
+
+/**
+ * The one owner of the snapshot layout in a location (a store and a key prefix): keys,
+ * manifests, the commit protocol (a name with a manifest is never written again), the checks a
+ * restore makes before it touches a node, and listing what a location holds.
+ */
+export class Repository {
+  constructor(
+    readonly store: BlobStore,
+    readonly prefix: string,
+  ) {}
+
+  /** `s3://bucket/prefix/name/manifest.json`: how messages name an object. */
+  url(name: string, relative = MANIFEST): string {
+    return `${this.store.url}/${objectKey(this.prefix, name, relative)}`;
+  }
+
+  private async manifestOf(name: string, options: RequestOptions): Promise<Snapshot | null> {
+    let bytes: Buffer;
+    try {
+      // A GET rather than a HEAD: refusals then carry the store's error code (HEAD answers have no body).
+      bytes = await buffer((await this.store.get(manifestKey(this.prefix, name), options)).body);
+    } catch (error) {
+      if (error instanceof AppError && error.code === 'NOT_FOUND') return null;
+      throw error;
+    }
+    const read = parseManifest(bytes, this.url(name));
+    return { name, ...read };
+  }
+
+  /** The committed snapshot `name`. @throws AppError NOT_FOUND when it has no manifest. */
+  async read(name: string, options: RequestOptions = {}): Promise<Snapshot> {
+    const snapshot = await this.manifestOf(name, options);
+    if (snapshot === null) {
+      throw new AppError('NOT_FOUND', `snapshot ${name} has no manifest at ${this.url(name)}: it does not exist, or its backup never committed`);
+    }
+    return snapshot;
+  }
+
+  /** Refuses a name that has a manifest, whoever wrote it: snapshots are immutable. */
+  async assertUnused(name: string, options: RequestOptions = {}): Promise<void> {
+    const existing = await this.manifestOf(name, options);
+    if (existing !== null) {
+      throw new AppError('CONFLICT', `snapshot ${name} already exists at ${this.url(name)} (run ${existing.manifest.runId}); snapshots are immutable: choose another SNAPSHOT_NAME`);
+    }
+  }
+
+  /** Streams a node's archive to its key, after checking the name is still free. */
+  async putArchive(
+    name: string,
+    node: { pod: string; index: number },
+    body: Readable,
+    options: RequestOptions & { onProgress?: (bytes: number) => void; compression?: Compression } = {},
+  ): Promise<{ key: string; bytes: number; etag: string | null }> {
+    await this.assertUnused(name, options);
+    const key = archiveName(node.pod, node.index, options.compression);
+    const put = await this.store.put(objectKey(this.prefix, name, key), body, {
+      contentType: 'application/gzip',
+      ...(options.signal === undefined ? {} : { signal: options.signal }),
+      ...(options.onProgress === undefined ? {} : { onProgress: options.onProgress }),
+    });
+    return { key, ...put };
+  }
+
+  /**
+   * The commit point: checks that every node of every pod has an upload whose object is there,
+   * as big as uploaded and not written since (its version tag unchanged), then writes
+   * manifest.json, only if none exists. Committing again the same uploads of the same run
+   * finds its own manifest and succeeds; anything else under a committed name is a CONFLICT.
+   */
+  async commit(draft: CommitDraft, options: RequestOptions = {}): Promise<{ snapshot: Snapshot; existed: boolean }> {
+    const order = new Map(draft.service.pods.map((pod, i) => [pod.name, i]));
+    const missing = draft.service.pods.flatMap((pod) =>
+      Array.from({ length: pod.count }, (_, index) => index).filter((index) => !draft.uploads.some((u) => u.pod === pod.name && u.index === index)).map((index) => nodeLabel(pod.name, index)),
+    );
+    if (missing.length > 0) throw new AppError('CONFIG', `${missing.join(', ')} have no upload in this run (forced complete?): restart their upload steps`);
+    const uploads = [...draft.uploads].sort((a, b) => (order.get(a.pod) ?? 0) - (order.get(b.pod) ?? 0) || a.index - b.index);
+    for (const upload of uploads) {
+      const key = objectKey(this.prefix, draft.name, upload.key);
+      const found = await this.store.head(key, options);
+      const problem =
+        found === null
+          ? 'is missing'
+          : found.bytes !== upload.bytes
+            ? `has ${found.bytes} bytes, not the ${upload.bytes} uploaded`
+            : upload.etag !== null && found.etag !== null && found.etag !== upload.etag
+              ? 'was written again after its upload'
+              : null;
+      if (problem !== null) throw new AppError('CHECKSUM', `${this.url(draft.name, upload.key)} ${problem}: restart its upload step`);
+    }
+    const manifest: Manifest = {
+      format: 2,
+      service: draft.service.name,
+      pods: draft.service.pods.map((pod) => ({ name: pod.name, count: pod.count, snapshotMode: draft.snapshotModes[pod.name] ?? 'hardlink' })),
+      plan: draft.plan,
+      runId: draft.runId,
+      snapshot: draft.name,
+      created: new Date().toISOString(),
+      compression: 'gzip',
+      backupType: 'full',
+      parent: null,
+      chain: { full: draft.name, depth: 0 },
+      bytes: uploads.reduce((sum, u) => sum + u.bytes, 0),
+      nodes: uploads.map((u) => ({ pod: u.pod, index: u.index, key: u.key, bytes: u.bytes, sha256: u.sha256, fileList: null, files: u.files, dataBytes: u.dataBytes })),
+    };
+    const existing = await this.manifestOf(draft.name, options);
+    if (existing !== null) {
+      if (existing.manifest.runId === draft.runId && sameNodes(existing.manifest.nodes, manifest.nodes)) return { snapshot: existing, existed: true };
+      throw new AppError('CONFLICT', `snapshot ${draft.name} already exists at ${this.url(draft.name)} (run ${existing.manifest.runId}); snapshots are immutable: choose another SNAPSHOT_NAME`);
+    }
+    const bytes = serializeManifest(manifest);
+    await this.store.put(manifestKey(this.prefix, draft.name), bytes, { contentType: 'application/json', create: true, ...(options.signal === undefined ? {} : { signal: options.signal }) });
+    return { snapshot: { name: draft.name, ...parseManifest(bytes, this.url(draft.name)) }, existed: false };
+  }
+
+  /** Every way `snapshot` does not fit `service`, at once. @throws AppError CONFIG listing them. */
+  checkFits(snapshot: Snapshot, service: ServiceShape): void {
+    const m = snapshot.manifest;
+    if (m.service !== service.name) throw new AppError('CONFIG', `snapshot ${snapshot.name} is of service ${m.service}, not ${service.name}`);
+    const describe = (pods: ReadonlyArray<{ name: string; count: number }>): string => pods.map((p) => `${p.count} ${p.name}`).join(', ');
+    const fits = m.pods.length === service.pods.length && m.pods.every((pod) => service.pods.some((p) => p.name === pod.name && p.count === pod.count));
+    if (!fits) {
+      if (m.pods.length === 1 && service.pods.length === 1 && m.pods[0]?.name === service.pods[0]?.name) {
+        throw new AppError('CONFIG', `snapshot ${snapshot.name} has ${m.pods[0]?.count ?? 0} nodes but service ${service.name} has ${service.pods[0]?.count ?? 0}`);
+      }
+      throw new AppError('CONFIG', `snapshot ${snapshot.name} has pods ${describe(m.pods)} but service ${service.name} has ${describe(service.pods)}`);
+    }
+  }
+
+  /**
+   * What a restore checks before it touches a node: the manifest is there, of this service, with
+   * its pods, and the node's archive exists with the recorded size.
+   */
+  async preflight(name: string, service: ServiceShape, node: { pod: string; index: number }, options: RequestOptions = {}): Promise<{ snapshot: Snapshot; node: ManifestNode }> {
+    const snapshot = await this.read(name, options);
+    this.checkFits(snapshot, service);
+    const entry = snapshot.manifest.nodes.find((n) => n.pod === node.pod && n.index === node.index);
+    if (entry === undefined) throw new AppError('CONFIG', `snapshot ${name} has no ${nodeLabel(node.pod, node.index)}`);
+    const found = await this.store.head(objectKey(this.prefix, name, entry.key), options);
+    if (found === null) throw new AppError('CHECKSUM', `${this.url(name, entry.key)} is missing: snapshot ${name} cannot be restored`);
+    if (found.bytes !== entry.bytes) {
+      throw new AppError('CHECKSUM', `${this.url(name, entry.key)} has ${found.bytes} bytes where its manifest records ${entry.bytes}: it is truncated or was replaced`);
+    }
+    return { snapshot, node: entry };
+  }
+
+  /** A node's archive as a stream, with the size the store announces. */
+  async openArchive(snapshot: Snapshot, node: ManifestNode, options: RequestOptions = {}): Promise<{ body: Readable; bytes: number }> {
+    const { body, bytes } = await this.store.get(objectKey(this.prefix, snapshot.name, node.key), options);
+    return { body, bytes };
+  }
+
+  /** Every snapshot directory in the location: committed ones with their manifests, unreadable ones, incomplete ones. */
+  async list(options: RequestOptions = {}): Promise<Listing> {
+    const base = this.prefix === '' ? '' : `${this.prefix}/`;
+    const names = new Map<string, boolean>();
+    for (const object of await this.store.list(base, options)) {
+      const rest = object.key.slice(base.length).split('/');
+      if (rest.length !== 2 || rest[0] === undefined || rest[0] === '') continue;
+      names.set(rest[0], (names.get(rest[0]) ?? false) || rest[1] === MANIFEST);
+    }
+    const listing: Listing = { snapshots: [], unreadable: [], incomplete: [] };
+    await forEachLimit([...names], 8, async ([name, committed]) => {
+      if (!committed) {
+        listing.incomplete.push(name);
+        return;
+      }
+      try {
+        const snapshot = await this.manifestOf(name, options);
+        if (snapshot !== null) listing.snapshots.push(snapshot);
+      } catch (error) {
+        if (error instanceof AppError && error.code === 'CHECKSUM') listing.unreadable.push({ name, problem: errorMessage(error) });
+        else throw error;
+      }
+    });
+    listing.snapshots.sort((a, b) => b.manifest.created.localeCompare(a.manifest.created));
+    listing.incomplete.sort();
+    return listing;
+  }
+
+  /** The key prefix of a snapshot's objects, for messages. */
+  dir(name: string): string {
+    return snapshotDir(this.prefix, name);
+  }
+}
+
+function sameNodes(a: readonly ManifestNode[], b: readonly ManifestNode[]): boolean {
+  return a.length === b.length && a.every((n, i) => n.pod === b[i]?.pod && n.index === b[i]?.index && n.key === b[i]?.key && n.sha256 === b[i]?.sha256);
+}
