@@ -29,5 +29,5 @@ export function errorHandler(error: FastifyError | Error, request: FastifyReques
     return;
   }
   request.log.error({ err: error }, 'request failed');
-  void reply.code(500).send({ error: 'INTERNAL', message: 'internal error; see the server log' });
+  void reply.code(isAppError(error) ? error.status : 500).send({ error: 'INTERNAL', message: 'internal error; see the server log' });
 }

@@ -109,7 +109,7 @@ export interface StepState {
   /** When a DELAYED step may run again. */
   retryAt: number | null;
   progress: Progress | null;
-  /** What the task returned; later steps (commit-manifest) read it. */
+  /** What the task returned; later steps of the run may read it. */
   result: unknown;
 }
 
@@ -155,7 +155,7 @@ export interface SnapshotRecord {
   service: string;
   plan: string;
   runId: string;
-  /** The kind of storage (`s3`, `azure`). */
+  /** The kind of storage the snapshot is in. */
   storage: string;
   /** The bucket or container. */
   location: string;

@@ -167,3 +167,74 @@ describe('archive: a file that changes while it is read is never stored torn', (
     assert.ok(packed.stream.destroyed);
   });
 });
+
+/** A tmpfs of `size` at a fresh directory, or null where mounting is not allowed. */
+function smallDisk(size: string): { dir: string; unmount: () => void } | null {
+  const dir = join(tempDir(), 'disk');
+  mkdirSync(dir);
+  try {
+    execFileSync('mount', ['-t', 'tmpfs', '-o', `size=${size}`, 'tmpfs', dir], { stdio: 'ignore' });
+  } catch {
+    return null;
+  }
+  return { dir, unmount: () => execFileSync('umount', [dir]) };
+}
+
+describe('archive: a failed restore says what failed', () => {
+  const archive = async (): Promise<{ bytes: Buffer; sha256: string }> => {
+    const dir = join(tempDir(), 'data');
+    mkdirSync(dir);
+    writeFileSync(join(dir, 'table.db'), Buffer.alloc(4 * 1024 * 1024, 9));
+    const { bytes, result } = await pack(dir);
+    return { bytes, sha256: result.sha256 };
+  };
+
+  it('a connection reset mid-download is UNAVAILABLE (retried), never a corrupt snapshot', async () => {
+    const { bytes, sha256 } = await archive();
+    const source = new Readable({ read() {} });
+    source.push(bytes.subarray(0, 2000));
+    setTimeout(() => source.destroy(Object.assign(new Error('read ECONNRESET'), { code: 'ECONNRESET' })), 20);
+    const target = join(tempDir(), 'staging');
+    mkdirSync(target);
+    const error = await unpackArchive(source, target, { label: 's3://b/k', expected: { bytes: bytes.length, sha256 }, announcedBytes: bytes.length }).catch((e: unknown) => e);
+    assert.ok(error instanceof AppError, String(error));
+    assert.equal(error.code, 'UNAVAILABLE');
+    assert.equal(error.retryable, true);
+    assert.equal(error.message, 'reading s3://b/k failed after 2000 bytes: read ECONNRESET');
+  });
+
+  it('a download that ends early, against the size the store announced, is UNAVAILABLE too', async () => {
+    const { bytes, sha256 } = await archive();
+    const target = join(tempDir(), 'staging');
+    mkdirSync(target);
+    const error = await unpackArchive(Readable.from([bytes.subarray(0, bytes.length - 10)]), target, { label: 'k', expected: { bytes: bytes.length, sha256 }, announcedBytes: bytes.length }).catch((e: unknown) => e);
+    assert.ok(error instanceof AppError, String(error));
+    assert.equal(error.code, 'UNAVAILABLE', error.message);
+    assert.match(error.message, new RegExp(`^reading k stopped after ${bytes.length - 10} of ${bytes.length} bytes$`));
+  });
+
+  it('an object shorter than its manifest says, as the store announces it, is a CHECKSUM error', async () => {
+    const { bytes, sha256 } = await archive();
+    const target = join(tempDir(), 'staging');
+    mkdirSync(target);
+    const short = bytes.subarray(0, bytes.length - 10);
+    const error = await unpackArchive(Readable.from([short]), target, { label: 'k', expected: { bytes: bytes.length, sha256 }, announcedBytes: short.length }).catch((e: unknown) => e);
+    assert.ok(error instanceof AppError && error.code === 'CHECKSUM', String(error));
+  });
+
+  const disk = smallDisk('1m');
+  it('a full disk says the disk is full, not that the snapshot is corrupt', { skip: disk === null ? 'cannot mount a small tmpfs here' : false }, async () => {
+    assert.ok(disk !== null);
+    try {
+      const { bytes, sha256 } = await archive();
+      const target = join(disk.dir, 'staging');
+      mkdirSync(target);
+      const error = await unpackArchive(Readable.from([bytes]), target, { label: 'k', expected: { bytes: bytes.length, sha256 } }).catch((e: unknown) => e);
+      assert.ok(error instanceof AppError, String(error));
+      assert.equal(error.code, 'NO_SPACE');
+      assert.match(error.message, /^restoring table\.db: the disk is full/);
+    } finally {
+      disk.unmount();
+    }
+  });
+});

@@ -54,6 +54,53 @@ describe('loading services and plans', () => {
     assert.deepEqual(plansForService(specs, 'svc').map((p) => p.name), ['good']);
   });
 
+  it("takes each pod's snapshot mode (hardlink by default) and lets a phase walk every pod", () => {
+    const dirs = setup({
+      'services/svc.yml': SERVICE,
+      'services/duo.yml': `name: duo
+pods:
+  db:
+    count: 2
+    dataDir: /d/db-{{POD_INDEX}}
+    snapshot: copy
+  zk:
+    count: 1
+    dataDir: /d/zk-{{POD_INDEX}}
+    snapshot: none
+`,
+      'plans/good.yml': PLAN,
+      'plans/all.yml': `name: all
+phases:
+  - { name: snap, pod: '*', task: snapshot }
+`,
+    });
+    const specs = loadSpecs(dirs.services, dirs.plans, builtinTaskNames());
+    assert.deepEqual(specs.problems, []);
+    assert.equal(specs.services.get('svc')?.pods['node']?.snapshot, 'hardlink');
+    assert.deepEqual(Object.values(specs.services.get('duo')?.pods ?? {}).map((p) => p.snapshot), ['copy', 'none']);
+    assert.deepEqual(plansForService(specs, 'duo').map((p) => p.name), ['all']);
+  });
+
+  it('names an unknown snapshot mode and a bad pod reference', () => {
+    const found = problems({
+      'services/odd.yml': `name: odd
+pods:
+  node:
+    count: 1
+    dataDir: /d/odd
+    snapshot: zfs
+`,
+      'plans/stars.yml': `name: stars
+phases:
+  - { name: snap, pod: '**', task: snapshot }
+`,
+    });
+    assert.deepEqual(found, [
+      "plans/stars.yml:3: phases.0.pod: must be a pod's name, or '*' for every pod",
+      'services/odd.yml:6: pods.node.snapshot: must be one of hardlink, reflink, copy, none',
+    ]);
+  });
+
   it('reports every problem of a file at once, with its line: shape and meaning together', () => {
     const found = problems({
       'plans/bad.yml': `name: bad

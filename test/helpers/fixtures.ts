@@ -94,3 +94,9 @@ hooks:
   restore-schema:
     command: 'cat "$DATA_DIR/SCHEMA"'
 `;
+
+/** A shipped plan under the name `<name>-quick`, retrying after a second, so that retries show within a test. */
+export function quickPlan(name: string): Record<string, string> {
+  const yaml = shippedPlans(name)[`${name}.yml`] ?? '';
+  return { [`${name}-quick.yml`]: yaml.replace(`name: ${name}\n`, `name: ${name}-quick\nretry: { attempts: 3, backoffSeconds: 1, maxBackoffSeconds: 1 }\n`) };
+}

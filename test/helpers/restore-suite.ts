@@ -9,7 +9,7 @@ import { Header } from 'tar';
 import { writeDataset } from '../../scripts/lib/dataset.js';
 import type { BlobStore } from '../../src/storage/index.js';
 import { comparable, treeFacts, writeHardTree } from './fidelity.js';
-import { DEMO_LIKE, shippedPlans } from './fixtures.js';
+import { DEMO_LIKE, quickPlan, shippedPlans } from './fixtures.js';
 import { startProxy, type Proxy } from './proxy.js';
 import { startRedis, type RedisServer } from './redis.js';
 import { text, type RunningStorage, type StorageUnderTest } from './roundtrip-suite.js';
@@ -34,12 +34,6 @@ pods:
     dataDir: $ROOT/${name}/node-{{POD_INDEX}}
     snapshot: ${snapshot}
 `;
-
-/** The shipped plan under another name, retrying after a second (so a retry shows within a test). */
-function quick(plans: Record<string, string>, name: string): Record<string, string> {
-  const yaml = plans[`${name}.yml`] ?? '';
-  return { [`${name}-quick.yml`]: yaml.replace(`name: ${name}\n`, `name: ${name}-quick\nretry: { attempts: 3, backoffSeconds: 1, maxBackoffSeconds: 1 }\n`) };
-}
 
 /** A tar.gz of raw entries (tar types by name), for archives no honest writer makes. */
 function craft(entries: Array<{ path: string; type?: string; body?: string; linkpath?: string }>): Buffer {
@@ -100,7 +94,7 @@ export function restoreSuite(storage: StorageUnderTest): void {
       stack = await startStack({
         redisUrl: redis.url,
         services: { 'svc.yml': DEMO_LIKE('svc'), 'other.yml': DEMO_LIKE('other'), 'small.yml': DEMO_LIKE('small', 2), 'duo.yml': DUO, 'fid.yml': ONE('fid'), 'fidcopy.yml': ONE('fidcopy', 'copy') },
-        plans: { ...plans, ...quick(plans, restore) },
+        plans: { ...plans, ...quickPlan(restore) },
         secretKey: Buffer.alloc(32, 5),
       });
       for (const i of nodes) await writeDataset(stack.dataDir(i), { seed: 200 + i, largeBytes: 2 * 1024 * 1024, largeFiles: 2, smallFiles: 20 });

@@ -10,7 +10,7 @@ import { dataDirOf } from '../../src/engine/index.js';
 import { createProducer } from '../../src/jobs/index.js';
 import { createCoordinator, PlanRuns, RunStore, type Catalog, type Coordinator } from '../../src/runs/index.js';
 import { createLogger, createSecretBox } from '../../src/shared/index.js';
-import { builtinTaskNames, DEFAULT_TASK_SETTINGS, inheritedEnvironment, restoreTaskOf } from '../../src/tasks/index.js';
+import { builtinTaskNames, DEFAULT_TASK_SETTINGS, inheritedEnvironment, restoreTaskOf, type TaskSettings } from '../../src/tasks/index.js';
 import { createAgent, type Agent, type NodeRef } from '../../src/workers/index.js';
 import { tempDir } from './tmp.js';
 import { waitFor } from './wait.js';
@@ -25,6 +25,8 @@ export interface StackOptions {
   coordinators?: number;
   /** Start in-process agents for every node. @defaultValue true */
   agents?: boolean;
+  /** Agent settings over the defaults (storage timeouts, settle time). */
+  settings?: Partial<TaskSettings>;
 }
 
 let stacks = 0;
@@ -93,7 +95,7 @@ export async function startStack(options: StackOptions) {
       logger,
       heartbeatMs: 100,
       lockMs: 2000,
-      settings: { ...DEFAULT_TASK_SETTINGS, hookEnv: inheritedEnvironment(process.env) },
+      settings: { ...DEFAULT_TASK_SETTINGS, hookEnv: inheritedEnvironment(process.env), ...options.settings },
     });
     agents.push(agent);
     return agent;
