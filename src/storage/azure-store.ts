@@ -140,7 +140,7 @@ export function createAzureStore(options: AzureStoreOptions): BlobStore {
       const body = response.readableStreamBody;
       if (body === undefined) throw new AppError('INTERNAL', `Azure returned no stream for ${where(key)}`);
       const stream = body instanceof Readable ? body : Readable.from(body as AsyncIterable<Buffer>);
-      return { body: watchBody(stream, `${what(key)} sending it`, timeoutMs, getOptions.signal), bytes: response.contentLength ?? 0, etag: tag(response.etag) };
+      return { body: watchBody(stream, `${where(key)} from Azure Blob Storage at ${endpoint}`, timeoutMs, getOptions.signal), bytes: response.contentLength ?? 0, etag: tag(response.etag) };
     },
     head: (key, headOptions = {}) =>
       nullIfMissing(

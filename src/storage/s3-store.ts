@@ -182,7 +182,7 @@ export function createS3Store(options: S3StoreOptions): BlobStore {
       const response = await request(key, getOptions.signal, (abortSignal) => client.send(new GetObjectCommand({ Bucket, Key: key }), { abortSignal }));
       if (!(response.Body instanceof Readable)) throw new AppError('INTERNAL', `S3 returned no stream for ${where(key)}`);
       return {
-        body: watchBody(response.Body, `S3 at ${endpoint} sending ${where(key)}`, timeoutMs, getOptions.signal),
+        body: watchBody(response.Body, `${where(key)} from S3 at ${endpoint}`, timeoutMs, getOptions.signal),
         bytes: response.ContentLength ?? 0,
         etag: tag(response.ETag),
       };

@@ -78,22 +78,26 @@ export async function timed<T>(
  * stops sending mid-object), and with CANCELLED when `signal` fires.
  */
 export function watchBody(body: Readable, what: string, timeoutMs: number, signal?: AbortSignal): Readable {
+  let bytes = 0;
   // The SDKs' own errors on a body (a socket that timed out, a reset) say what happened here.
   const translate = (error: Error): AppError => {
     if (error instanceof AppError) return error;
-    if (error.name === 'TimeoutError') return timeoutError(what, timeoutMs);
-    return new AppError('UNAVAILABLE', `${what}: ${error.message}`, { cause: error });
+    if (error.name === 'TimeoutError') return timeoutError(`reading ${what}`, timeoutMs);
+    return new AppError('UNAVAILABLE', `reading ${what} failed after ${bytes} bytes: ${error.message}`, { cause: error });
   };
   let timer: NodeJS.Timeout | undefined;
   const out = new PassThrough({ highWaterMark: 256 * 1024 });
   const arm = (): void => {
     clearTimeout(timer);
-    timer = setTimeout(() => out.destroy(timeoutError(what, timeoutMs)), timeoutMs);
+    timer = setTimeout(() => out.destroy(timeoutError(`reading ${what}`, timeoutMs)), timeoutMs);
     timer.unref();
   };
-  const onAbort = (): void => void out.destroy(new AppError('CANCELLED', `${what}: cancelled`));
+  const onAbort = (): void => void out.destroy(new AppError('CANCELLED', `reading ${what}: cancelled`));
   signal?.addEventListener('abort', onAbort, { once: true });
-  body.on('data', arm);
+  body.on('data', (chunk: Buffer) => {
+    bytes += chunk.length;
+    arm();
+  });
   arm();
   // Wired by hand, not with pipeline: pipeline would fail `out` with the body's raw error
   // before anything could translate it.
@@ -104,7 +108,7 @@ export function watchBody(body: Readable, what: string, timeoutMs: number, signa
   body.once('close', () => {
     clearTimeout(timer);
     signal?.removeEventListener('abort', onAbort);
-    if (!body.readableEnded && !out.destroyed) out.destroy(new AppError('UNAVAILABLE', `${what}: the connection closed before the object ended`));
+    if (!body.readableEnded && !out.destroyed) out.destroy(new AppError('UNAVAILABLE', `reading ${what} failed after ${bytes} bytes: the connection closed before the object ended`));
   });
   body.pipe(out);
   out.once('close', () => {

@@ -2,7 +2,7 @@ import { spawn } from 'node:child_process';
 import { StringDecoder } from 'node:string_decoder';
 import { existsSync } from 'node:fs';
 import type { HookSpec } from '../engine/index.js';
-import { AppError, formatDuration } from '../shared/index.js';
+import { AppError, formatDuration, own } from '../shared/index.js';
 import { snapshotDir, snapshotNameOf } from './paths.js';
 import type { Task, TaskContext } from './types.js';
 
@@ -46,7 +46,9 @@ export function hookEnvironment(context: TaskContext): Record<string, string> {
   if (context.podIndex !== null) env['POD_INDEX'] = String(context.podIndex);
   if (context.dataDir !== null) {
     env['DATA_DIR'] = context.dataDir;
-    env['SNAPSHOT_DIR'] = snapshotDir(context.dataDir, name);
+    // With `snapshot: none` there is no snapshot: what the upload reads is the data dir itself.
+    const mode = context.pod === null ? undefined : own(context.service.pods, context.pod)?.snapshot;
+    env['SNAPSHOT_DIR'] = mode === 'none' ? context.dataDir : snapshotDir(context.dataDir, name);
   }
   return env;
 }

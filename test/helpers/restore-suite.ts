@@ -234,7 +234,7 @@ export function restoreSuite(storage: StorageUnderTest): void {
           return step.status === 'DELAYED' || step.attempts > 1;
         }, 60_000);
         const step = stepOf(delayed, 'fetch-restore', `node-0:[${fetch}]`);
-        if (step.status === 'DELAYED') assert.match(step.message, /^attempt 1 of 3 failed, retrying in 1s: reading \S+\/svc\/first\/node-0\.tar\.gz (failed after \d+ bytes|stopped after \d+ of \d+ bytes)/);
+        if (step.status === 'DELAYED') assert.match(step.message, /^attempt 1 of 3 failed, retrying in 1s: reading \S+\/svc\/first\/node-0\.tar\.gz( from .* at \S+)? (failed after \d+ bytes|stopped after \d+ of \d+ bytes)/);
         const tree = await finished(`${restore}-quick`);
         assert.equal(tree.status, 'COMPLETE', JSON.stringify(tree.errors));
         assert.equal(stepOf(tree, 'fetch-restore', `node-0:[${fetch}]`).attempts, 2);

@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { AppError } from '../../src/shared/index.js';
-import { hookTask, inheritedEnvironment, outputTail } from '../../src/tasks/index.js';
+import { hookEnvironment, hookTask, inheritedEnvironment, outputTail } from '../../src/tasks/index.js';
+import { service } from '../helpers/specs.js';
 import { taskContext } from '../helpers/task-context.js';
 import { tempDir } from '../helpers/tmp.js';
 
@@ -14,6 +15,15 @@ describe('hooks', () => {
     const command = 'echo "$POD_INDEX|$SNAPSHOT_NAME|$DATA_DIR|$REGION|${DRPLAN_API_TOKEN:-none}|${AWS_SECRET_ACCESS_KEY:-none}|$HOME|$(pwd)"';
     const output = await hookTask('env', { command, timeoutSeconds: 5, retryable: true })(context);
     assert.equal(output.message, `0|s1|${dir}|eu|none|none|/home/x|${dir}`);
+  });
+
+  it('see the snapshot as SNAPSHOT_DIR, or the data dir itself when the pod takes no snapshot', () => {
+    const dir = tempDir();
+    const { context } = taskContext({ dataDir: dir, parameters: { SNAPSHOT_NAME: 's1' } });
+    assert.equal(hookEnvironment(context)['SNAPSHOT_DIR'], `${dir}.drplan/snapshots/s1`);
+    const none = service(1);
+    none.pods['node'] = { ...none.pods['node']!, snapshot: 'none' };
+    assert.equal(hookEnvironment({ ...context, service: none })['SNAPSHOT_DIR'], dir);
   });
 
   it('finish when they exit even if something they started keeps their output open', async () => {
