@@ -133,6 +133,18 @@ export class FsSink implements TarSink {
     }
   }
 
+  /** An earlier non-directory entry of the same name goes, as tar replaces it. */
+  private removeEarlier(abs: string, rel: string, path: string): void {
+    let info;
+    try {
+      info = lstatSync(abs);
+    } catch {
+      return;
+    }
+    if (this.dirs.has(rel) || info.isDirectory()) throw this.refuse(path, 'would replace a directory the archive already has');
+    unlinkSync(abs);
+  }
+
   private mode(header: EntryHeader): number {
     return header.mode & (this.asRoot ? 0o7777 : 0o1777);
   }
@@ -189,15 +201,14 @@ export class FsSink implements TarSink {
           return;
         }
         case 'fifo':
-          this.replacing(abs, rel, path, () => {
-            try {
-              execFileSync('mkfifo', ['-m', '600', '--', abs], { stdio: ['ignore', 'ignore', 'pipe'] });
-            } catch (error) {
-              const stderr = String((error as { stderr?: Buffer }).stderr ?? '');
-              if (stderr.includes('File exists')) throw Object.assign(new Error('exists'), { code: 'EEXIST' });
-              throw new AppError('INTERNAL', `cannot restore the FIFO ${rel}: mkfifo failed: ${stderr.trim() || (error as Error).message}`);
-            }
-          });
+          // Node cannot make a FIFO: mkfifo does, after any earlier entry of the name is gone.
+          this.removeEarlier(abs, rel, path);
+          try {
+            execFileSync('mkfifo', ['-m', '600', '--', abs], { stdio: ['ignore', 'ignore', 'pipe'] });
+          } catch (error) {
+            const stderr = String((error as { stderr?: Buffer }).stderr ?? '').trim();
+            throw new AppError('INTERNAL', `cannot restore the FIFO ${rel}: mkfifo failed: ${stderr || (error as Error).message}`);
+          }
           if (this.asRoot) chownSync(abs, header.uid, header.gid);
           chmodSync(abs, this.mode(header));
           utimesSync(abs, this.now, timeSeconds(header.mtime));

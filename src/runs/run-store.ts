@@ -161,7 +161,9 @@ export class RunStore {
 
   /** Adds a committed snapshot to its service's catalogue (which outlives runs). */
   async recordSnapshot(record: SnapshotRecord): Promise<void> {
-    await this.options.redis.hset(this.keys.snapshots(record.service), `${record.storage}:${record.location}:${record.name}`, JSON.stringify(record));
+    // One entry per place: the same name under two prefixes of a bucket is two snapshots.
+    const field = [record.storage, record.location, record.prefix ?? '', record.name].join(':');
+    await this.options.redis.hset(this.keys.snapshots(record.service), field, JSON.stringify(record));
   }
 
   /** The catalogue of a service, newest first. */

@@ -134,6 +134,8 @@ describe('hostile archives are refused, naming the entry, and nothing outside th
         craft([
           { path: 'victim', type: 'SymbolicLink', linkpath: '../sentinel' },
           { path: 'victim', body: 'written to a file of its own, not through the link' },
+          { path: 'pipe-later', body: 'a file first' },
+          { path: 'pipe-later', type: 'FIFO' },
           { path: 'abs', type: 'SymbolicLink', linkpath: '/etc/hostname' },
           { path: 'up', type: 'SymbolicLink', linkpath: '../../../../../etc' },
           { path: 'again', body: 'first' },
@@ -153,6 +155,7 @@ describe('hostile archives are refused, naming the entry, and nothing outside th
     assert.equal(facts['became-dir/inside']?.type, 'file');
     assert.ok(!existsSync('/tmp/inside'));
     assert.equal(facts['victim']?.type, 'file');
+    assert.equal(facts['pipe-later']?.type, 'fifo');
     assert.equal(readFileSync(join(root, 'sentinel'), 'utf8'), 'original');
   });
 

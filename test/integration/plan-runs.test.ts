@@ -193,6 +193,14 @@ describe('running plans over three nodes', () => {
     await stack.waitPlan('flow', 'COMPLETE', (t) => t.status === 'COMPLETE');
   });
 
+  it('the catalogue keeps snapshots of one name under two prefixes of a bucket apart', async () => {
+    const record = { name: 'nightly', service: 'svc', plan: 'backup-s3', runId: 'r1', storage: 's3', location: 'backups', created: '2026-01-01T00:00:00.000Z', bytes: 1, nodes: 3 };
+    await stack.store.recordSnapshot({ ...record, prefix: 'eu' });
+    await stack.store.recordSnapshot({ ...record, prefix: 'us', runId: 'r2' });
+    const listed = await stack.store.snapshots('svc');
+    assert.deepEqual(listed.map((s) => `${s.prefix ?? ''}/${s.name}`).sort(), ['eu/nightly', 'us/nightly']);
+  });
+
   it('a never-run plan is PENDING with runId null', async () => {
     const { code, body } = await stack.status('counting');
     assert.equal(code, 202);
