@@ -299,7 +299,8 @@ async function main(): Promise<void> {
   for (const child of children) child.kill('SIGTERM');
   for (const stop of stops) await stop();
   redis.stop();
-  rmSync(storeDir, { recursive: true, force: true });
+  // The emulators were just signalled, and may still be writing: retry what they recreate meanwhile.
+  rmSync(storeDir, { recursive: true, force: true, maxRetries: 10, retryDelay: 200 });
 }
 
 main().catch((error: unknown) => {
