@@ -33,6 +33,22 @@ export function timeFromNs(ns: bigint): Time {
   return { sec: Number(sec), nsec: Number(nsec) };
 }
 
+/** A pax time value: `-1.5` for 1.5 s before the epoch (stored as sec -2, nsec 500000000). */
+export function paxTime(time: Time): string {
+  const total = BigInt(time.sec) * 1_000_000_000n + BigInt(time.nsec);
+  const sign = total < 0n ? '-' : '';
+  const abs = total < 0n ? -total : total;
+  return `${sign}${abs / 1_000_000_000n}.${String(abs % 1_000_000_000n).padStart(9, '0')}`;
+}
+
+/** Reads a pax time value (`1700000000.25`, `-1.5`) into seconds and nanoseconds, or null. */
+export function parsePaxTime(text: string): Time | null {
+  const match = /^(-?)(\d+)(?:\.(\d{1,9})\d*)?$/.exec(text);
+  if (match === null) return null;
+  const abs = BigInt(match[2] ?? '0') * 1_000_000_000n + BigInt((match[3] ?? '').padEnd(9, '0'));
+  return timeFromNs(match[1] === '-' ? -abs : abs);
+}
+
 /** Seconds as a number, for utimes (which keeps about a microsecond). */
 export const timeSeconds = (time: Time): number => time.sec + time.nsec / 1e9;
 
@@ -117,7 +133,7 @@ export function encodeEntry(header: EntryHeader): Buffer {
   }
   if (header.linkpath !== '' && needsPax(header.linkpath, 100)) records.push(paxRecord('linkpath', header.linkpath));
   if (header.mtime.nsec !== 0 || header.mtime.sec < 0 || header.mtime.sec > 0o77777777777) {
-    records.push(paxRecord('mtime', `${header.mtime.sec}.${String(header.mtime.nsec).padStart(9, '0')}`));
+    records.push(paxRecord('mtime', paxTime(header.mtime)));
   }
   if (header.size > 0o77777777777) records.push(paxRecord('size', String(header.size)));
   if (header.uid > 0o7777777) records.push(paxRecord('uid', String(header.uid)));

@@ -34,11 +34,15 @@ export interface TreeStats {
   sparse: number;
   /** Logical bytes of regular files. */
   dataBytes: number;
+  /** Bytes of file data a restore writes: the holes of sparse files left out. */
+  writtenBytes: number;
+  /** Entries removed between the listing of their directory and their reading: not in the archive. */
+  vanished: number;
   /** Entries that are not data (sockets, devices): left out, as GNU tar leaves sockets out. */
   skipped: Array<{ path: string; kind: 'socket' | 'device' }>;
 }
 
-export const emptyStats = (): TreeStats => ({ files: 0, dirs: 0, symlinks: 0, hardlinks: 0, fifos: 0, sparse: 0, dataBytes: 0, skipped: [] });
+export const emptyStats = (): TreeStats => ({ files: 0, dirs: 0, symlinks: 0, hardlinks: 0, fifos: 0, sparse: 0, dataBytes: 0, writtenBytes: 0, vanished: 0, skipped: [] });
 
 interface Source {
   root: string;
@@ -48,6 +52,8 @@ interface Source {
   links: Map<string, { path: string; remaining: number }>;
   written: number;
 }
+
+const root = (source: Source): string => source.root;
 
 function changed(source: Source, rel: string, what: string): AppError {
   const advice = source.options.advice === undefined ? '' : `: ${source.options.advice}`;
@@ -70,11 +76,14 @@ function headerOf(rel: string, type: EntryType, info: BigIntStats, extra: Partia
   };
 }
 
-/** The first moved field between two stats of one file, or null. */
+/**
+ * What moved in a file's content between two stats of it, or null. Only size and mtime: the
+ * bytes are read through one descriptor, so a rename or a link count changing (ctime) is not a
+ * change of what is read.
+ */
 function moved(before: BigIntStats, after: BigIntStats): string | null {
   if (after.size !== before.size) return `size ${before.size} → ${after.size}`;
   if (after.mtimeNs !== before.mtimeNs) return 'mtime moved';
-  if (after.ctimeNs !== before.ctimeNs) return 'ctime moved';
   return null;
 }
 
@@ -116,10 +125,16 @@ async function settled(source: Source, handle: FileHandle, rel: string): Promise
 async function* fileEntry(source: Source, path: string, rel: string, listed: BigIntStats): AsyncGenerator<Buffer> {
   let handle: FileHandle;
   try {
-    handle = await open(path, constants.O_RDONLY | constants.O_NOFOLLOW);
+    // O_NONBLOCK: a FIFO swapped in under the name must not block the open.
+    handle = await open(path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT' || code === 'ELOOP') throw changed(source, rel, 'it was removed or replaced');
+    if (code === 'ENOENT') {
+      // Removed since it was listed: it is not part of the data any more.
+      source.stats.vanished += 1;
+      return;
+    }
+    if (code === 'ELOOP') throw changed(source, rel, 'it was replaced by a symlink');
     throw fromSystemError(error, `cannot read ${rel.slice(2)}`);
   }
   try {
@@ -165,6 +180,7 @@ async function* fileEntry(source: Source, path: string, rel: string, listed: Big
     }
     source.stats.files += 1;
     source.stats.dataBytes += size;
+    source.stats.writtenBytes += regions === null ? size : regionBytes(regions);
   } finally {
     await handle.close();
   }
@@ -177,8 +193,11 @@ async function* entry(source: Source, path: string, rel: string): AsyncGenerator
     // The root is followed: a data directory may be a symlink to where the data is.
     info = rel === '.' ? await stat(path, { bigint: true }) : await lstat(path, { bigint: true });
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') throw changed(source, rel, 'it was removed');
-    throw fromSystemError(error, `cannot read ${rel.slice(2)}`);
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT' && rel !== '.') {
+      source.stats.vanished += 1;
+      return;
+    }
+    throw fromSystemError(error, `cannot read ${rel === '.' ? root(source) : rel.slice(2)}`);
   }
   const emit = (header: EntryHeader): Buffer => {
     const block = encodeEntry(header);
@@ -192,10 +211,15 @@ async function* entry(source: Source, path: string, rel: string): AsyncGenerator
     try {
       names = await readdir(path);
     } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === 'ENOENT') throw changed(source, rel, 'it was removed');
+      // The directory's header is written: it stays, empty.
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return;
       throw fromSystemError(error, `cannot list ${rel}`);
     }
     names.sort();
+    const garbled = names.find((name) => name.includes('\uFFFD'));
+    if (garbled !== undefined) {
+      throw new AppError('CONFIG', `a file name in ${rel === '.' ? root(source) : rel.slice(2)} is not valid UTF-8 ('${garbled}'): drplan cannot back it up; rename it`);
+    }
     for (const name of names) yield* entry(source, join(path, name), `${rel}/${name}`);
   } else if (info.isFile()) {
     yield* fileEntry(source, path, rel, info);
@@ -204,7 +228,11 @@ async function* entry(source: Source, path: string, rel: string): AsyncGenerator
     try {
       target = await readlink(path);
     } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === 'ENOENT' || (error as NodeJS.ErrnoException).code === 'EINVAL') throw changed(source, rel, 'it was removed or replaced');
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') {
+        source.stats.vanished += 1;
+        return;
+      }
+      if ((error as NodeJS.ErrnoException).code === 'EINVAL') throw changed(source, rel, 'it was replaced');
       throw fromSystemError(error, `cannot read the link ${rel.slice(2)}`);
     }
     yield emit(headerOf(rel, 'symlink', info, { linkpath: target }));

@@ -1,7 +1,7 @@
 import { Writable } from 'node:stream';
 import { Header } from 'tar';
 import { AppError } from '../shared/index.js';
-import { BLOCK, padding, parsePax, type EntryHeader, type EntryType, type Time } from './tar-format.js';
+import { BLOCK, padding, parsePax, parsePaxTime, type EntryHeader, type EntryType } from './tar-format.js';
 
 /** Where parsed entries go, called synchronously as bytes arrive. Throwing refuses the archive. */
 export interface TarSink {
@@ -37,12 +37,6 @@ type State =
 
 function corrupt(label: string, what: string): AppError {
   return new AppError('CHECKSUM', `${label} is not a valid archive: ${what}`);
-}
-
-function parseTime(text: string): Time | null {
-  const match = /^(-?\d+)(?:\.(\d{1,9})\d*)?$/.exec(text);
-  if (match === null) return null;
-  return { sec: Number(match[1]), nsec: Number((match[2] ?? '').padEnd(9, '0')) };
 }
 
 /**
@@ -175,13 +169,15 @@ export class TarReader extends Writable {
     this.longName = null;
     this.longLink = null;
     this.sink.begin(entry);
-    const dataSize = type === 'file' || type === 'hardlink' ? entry.size : 0;
+    // Directories carry no data whatever their size field says (as node-tar reads them); any other
+    // entry's data follows it, and is read past where the entry has no use for it, as GNU tar does.
+    const dataSize = type === 'dir' ? 0 : entry.size;
     this.dataSize = dataSize;
-    if (dataSize > 0) {
+    if (dataSize > 0 && (type === 'file' || type === 'hardlink')) {
       this.state = { kind: 'data', remaining: dataSize };
     } else {
       this.sink.end();
-      this.state = { kind: 'header' };
+      this.state = dataSize > 0 ? { kind: 'skip', remaining: dataSize + padding(dataSize) } : { kind: 'header' };
     }
   }
 
@@ -194,7 +190,7 @@ export class TarReader extends Writable {
       return value;
     };
     const mtimeText = pax.get('mtime');
-    const mtime = mtimeText === undefined ? { sec: Math.floor((header.mtime?.getTime() ?? 0) / 1000), nsec: 0 } : parseTime(mtimeText);
+    const mtime = mtimeText === undefined ? { sec: Math.floor((header.mtime?.getTime() ?? 0) / 1000), nsec: 0 } : parsePaxTime(mtimeText);
     if (mtime === null) throw corrupt(this.label, `entry '${path}' has an invalid pax mtime '${mtimeText ?? ''}'`);
     const entry: EntryHeader = {
       path,

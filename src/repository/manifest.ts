@@ -21,6 +21,8 @@ const ManifestNodeSchema = Type.Object({
   /** Regular files and their bytes, as they were on the node. */
   files: Type.Integer({ minimum: 0 }),
   dataBytes: Type.Integer({ minimum: 0 }),
+  /** Bytes a restore writes: the data of the files, the holes of sparse ones left out. */
+  writtenBytes: Type.Optional(Type.Integer({ minimum: 0 })),
 });
 
 /** `manifest.json`, format 2: written last, it is what makes a snapshot exist. */

@@ -5,6 +5,9 @@ import type { BlobStore, RequestOptions } from '../storage/index.js';
 import { archiveName, manifestKey, MANIFEST, nodeLabel, objectKey, snapshotDir, type Compression } from './layout.js';
 import { parseManifest, serializeManifest, type Manifest, type ManifestNode, type SnapshotMode } from './manifest.js';
 
+/** The metadata that names the run that wrote an object (a name S3 and Azure both take). */
+export const RUN_METADATA = 'drplan_run';
+
 /** What a snapshot must fit: the service's name and its pods with their counts. */
 export interface ServiceShape {
   name: string;
@@ -29,6 +32,8 @@ export interface StoredArchive {
   etag: string | null;
   files: number;
   dataBytes: number;
+  /** Bytes a restore writes (sparse holes left out). */
+  writtenBytes?: number;
 }
 
 export interface CommitDraft {
@@ -94,17 +99,36 @@ export class Repository {
     }
   }
 
-  /** Streams a node's archive to its key, after checking the name is still free. */
+  /**
+   * Streams a node's archive to its key, after checking the name is still free. The object is
+   * created only if none is there (a conditional write where the store has them), and carries
+   * the run that wrote it: an object an earlier attempt of this run left (it never committed) is
+   * replaced, one another run wrote is never written over.
+   */
   async putArchive(
     name: string,
     node: { pod: string; index: number },
     body: Readable,
-    options: RequestOptions & { onProgress?: (bytes: number) => void; compression?: Compression } = {},
+    options: RequestOptions & { runId: string; onProgress?: (bytes: number) => void; compression?: Compression },
   ): Promise<{ key: string; bytes: number; etag: string | null }> {
     await this.assertUnused(name, options);
     const key = archiveName(node.pod, node.index, options.compression);
-    const put = await this.store.put(objectKey(this.prefix, name, key), body, {
+    const full = objectKey(this.prefix, name, key);
+    const existing = await this.store.head(full, options);
+    if (existing !== null) {
+      const writer = existing.metadata?.[RUN_METADATA];
+      if (writer !== options.runId) {
+        throw new AppError(
+          'CONFLICT',
+          `${this.url(name, key)} was written by ${writer === undefined ? 'something other than drplan' : `run ${writer}`}, which has not committed snapshot ${name}: another backup may be writing it. Choose another SNAPSHOT_NAME (or give each service its own prefix), or restart that run; if it is dead, delete the objects under ${this.url(name, '')}`,
+        );
+      }
+      await this.store.delete(full, options);
+    }
+    const put = await this.store.put(full, body, {
       contentType: 'application/gzip',
+      create: true,
+      metadata: { [RUN_METADATA]: options.runId },
       ...(options.signal === undefined ? {} : { signal: options.signal }),
       ...(options.onProgress === undefined ? {} : { onProgress: options.onProgress }),
     });
@@ -150,7 +174,17 @@ export class Repository {
       parent: null,
       chain: { full: draft.name, depth: 0 },
       bytes: uploads.reduce((sum, u) => sum + u.bytes, 0),
-      nodes: uploads.map((u) => ({ pod: u.pod, index: u.index, key: u.key, bytes: u.bytes, sha256: u.sha256, fileList: null, files: u.files, dataBytes: u.dataBytes })),
+      nodes: uploads.map((u) => ({
+        pod: u.pod,
+        index: u.index,
+        key: u.key,
+        bytes: u.bytes,
+        sha256: u.sha256,
+        fileList: null,
+        files: u.files,
+        dataBytes: u.dataBytes,
+        ...(u.writtenBytes === undefined ? {} : { writtenBytes: u.writtenBytes }),
+      })),
     };
     const existing = await this.manifestOf(draft.name, options);
     if (existing !== null) {

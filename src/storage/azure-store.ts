@@ -92,12 +92,20 @@ export function createAzureStore(options: AzureStoreOptions): BlobStore {
     async put(key, body, putOptions = {}) {
       const blob = container.getBlockBlobClient(key);
       const headers = { blobHTTPHeaders: { blobContentType: putOptions.contentType ?? 'application/octet-stream' } };
+      // Create-only: the blob appears only if none is there (If-None-Match on the upload, or on the commit of its blocks).
+      const conditional = {
+        ...(putOptions.create === true ? { conditions: { ifNoneMatch: '*' } } : {}),
+        ...(putOptions.metadata === undefined ? {} : { metadata: putOptions.metadata }),
+      };
       if (Buffer.isBuffer(body)) {
-        const result = await request(key, putOptions.signal, (abortSignal) =>
-          blob.upload(body, body.length, { ...headers, abortSignal, ...(putOptions.create === true ? { conditions: { ifNoneMatch: '*' } } : {}) }),
-        );
+        const result = await request(key, putOptions.signal, (abortSignal) => blob.upload(body, body.length, { ...headers, ...conditional, abortSignal }));
         putOptions.onProgress?.(body.length);
         return { bytes: body.length, etag: tag(result.etag) };
+      }
+      if (putOptions.create === true) {
+        // Checked first too, so a refused create does not upload every block before it is refused.
+        const there = await request(key, putOptions.signal, (abortSignal) => container.getBlobClient(key).exists({ abortSignal }));
+        if (there) throw new AppError('CONFLICT', `${where(key)} already exists`);
       }
       let bytes = 0;
       let sourceError: unknown;
@@ -119,7 +127,7 @@ export function createAzureStore(options: AzureStoreOptions): BlobStore {
           source,
           (options.blockSizeMb ?? 4) * MiB,
           options.concurrency ?? 4,
-          { ...headers, abortSignal: clock.signal, onProgress: () => clock.touch() },
+          { ...headers, ...conditional, abortSignal: clock.signal, onProgress: () => clock.touch() },
         );
         return { bytes, etag: tag(result.etag) };
       } catch (error) {
@@ -146,7 +154,7 @@ export function createAzureStore(options: AzureStoreOptions): BlobStore {
       nullIfMissing(
         async () => {
           const found = await request(key, headOptions.signal, (abortSignal) => container.getBlobClient(key).getProperties({ abortSignal }));
-          return { key, bytes: found.contentLength ?? 0, etag: tag(found.etag) };
+          return { key, bytes: found.contentLength ?? 0, etag: tag(found.etag), metadata: found.metadata ?? {} };
         },
         (error) => (error instanceof AppError ? error : fail(error, key)),
       ),

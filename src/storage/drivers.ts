@@ -104,7 +104,7 @@ const azure: StorageDriver = {
     return {
       storage: 'azure',
       name: values['CONTAINER_NAME'] ?? '',
-      prefix: prefixOf(values['AZURE_BLOB_PREFIX']),
+      prefix: prefixOf(given(values['AZURE_PREFIX']) ?? values['AZURE_BLOB_PREFIX']),
       endpoint: given(values['AZURE_BLOB_ENDPOINT']) ?? null,
       account,
     };
@@ -124,7 +124,7 @@ const azure: StorageDriver = {
     AZURE_STORAGE_ACCOUNT: location.account ?? '',
     CONTAINER_NAME: location.name,
     ...(location.endpoint === null ? {} : { AZURE_BLOB_ENDPOINT: location.endpoint }),
-    ...(location.prefix === '' ? {} : { AZURE_BLOB_PREFIX: location.prefix }),
+    ...(location.prefix === '' ? {} : { AZURE_PREFIX: location.prefix }),
   }),
 };
 

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
-import { link, mkdir, opendir, rename, rm, stat, unlink } from 'node:fs/promises';
+import { link, mkdir, opendir, readFile, rename, rm, stat, unlink, writeFile } from 'node:fs/promises';
 import { dirname, join, relative, resolve, sep } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -9,6 +9,8 @@ import type { BlobInfo, BlobStore } from './types.js';
 import { counted } from './watch.js';
 
 const etagOf = (info: { ino: number; size: number; mtimeMs: number }): string => `${info.ino}-${info.size}-${info.mtimeMs}`;
+/** An object's metadata sits beside it, under this suffix (never listed as an object). */
+const META = '.drplan-meta';
 
 /** A BlobStore in a local directory: for tests, and for backups to a mounted volume. */
 export function createFsStore(root: string): BlobStore {
@@ -45,6 +47,8 @@ export function createFsStore(root: string): BlobStore {
         } else {
           await rename(partial, path);
         }
+        if (options.metadata !== undefined) await writeFile(`${path}${META}`, JSON.stringify(options.metadata));
+        else await rm(`${path}${META}`, { force: true });
       } catch (error) {
         await rm(partial, { force: true });
         if (options.signal?.aborted === true) throw new AppError('CANCELLED', `writing ${key} cancelled`, { cause: error });
@@ -65,7 +69,11 @@ export function createFsStore(root: string): BlobStore {
     async head(key) {
       try {
         const info = await stat(pathOf(key));
-        return { key, bytes: info.size, etag: etagOf(info) };
+        const metadata = await readFile(`${pathOf(key)}${META}`, 'utf8').then(
+          (text) => JSON.parse(text) as Record<string, string>,
+          () => ({}),
+        );
+        return { key, bytes: info.size, etag: etagOf(info), metadata };
       } catch (error) {
         if (missing(error)) return null;
         throw fromSystemError(error, `reading ${key} in ${base}`);
@@ -84,7 +92,7 @@ export function createFsStore(root: string): BlobStore {
         for await (const entry of handle) {
           const path = join(dir, entry.name);
           if (entry.isDirectory()) await walk(path);
-          else if (!entry.name.endsWith('.partial')) {
+          else if (!entry.name.endsWith('.partial') && !entry.name.endsWith(META)) {
             const key = relative(base, path).split(sep).join('/');
             if (key.startsWith(prefix)) {
               const info = await stat(path);
@@ -98,6 +106,7 @@ export function createFsStore(root: string): BlobStore {
     },
     async delete(key) {
       await rm(pathOf(key), { force: true });
+      await rm(`${pathOf(key)}${META}`, { force: true });
     },
     close() {},
   };

@@ -96,6 +96,18 @@ export function createS3Store(options: S3StoreOptions): BlobStore {
   const request = <T>(key: string, signal: AbortSignal | undefined, run: (signal: AbortSignal) => Promise<T>): Promise<T> =>
     timed(`S3 at ${endpoint} for ${where(key)}`, timeoutMs, signal, run, (error) => fail(error, key));
 
+  /** A create-only write checks first too: S3-compatible stores that ignore If-None-Match still refuse. */
+  async function refuseExisting(key: string, signal: AbortSignal | undefined): Promise<void> {
+    const exists = await request(key, signal, (abortSignal) => client.send(new HeadObjectCommand({ Bucket, Key: key }), { abortSignal })).then(
+      () => true,
+      (error: unknown) => {
+        if (error instanceof AppError && error.code === 'NOT_FOUND') return false;
+        throw error;
+      },
+    );
+    if (exists) throw new AppError('CONFLICT', `${where(key)} already exists`);
+  }
+
   /** Multipart uploads of `key` left by a writer that died (a killed agent): nothing else writes it. */
   async function abortLeftovers(key: string, signal: AbortSignal | undefined): Promise<void> {
     try {
@@ -123,27 +135,27 @@ export function createS3Store(options: S3StoreOptions): BlobStore {
         // Small objects (manifests) in one request, conditional when asked: S3 answers 412 to
         // If-None-Match: * when the key exists. S3-compatible stores that ignore the header still
         // get the check before the write.
-        if (putOptions.create === true) {
-          const exists = await request(key, putOptions.signal, (abortSignal) => client.send(new HeadObjectCommand({ Bucket, Key: key }), { abortSignal })).then(
-            () => true,
-            (error: unknown) => {
-              if (error instanceof AppError && error.code === 'NOT_FOUND') return false;
-              throw error;
-            },
-          );
-          if (exists) throw new AppError('CONFLICT', `${where(key)} already exists`);
-        }
+        if (putOptions.create === true) await refuseExisting(key, putOptions.signal);
         const result = await request(key, putOptions.signal, (abortSignal) =>
-          client.send(new PutObjectCommand({ Bucket, Key: key, Body: body, ContentType, ...(putOptions.create === true ? { IfNoneMatch: '*' } : {}) }), { abortSignal }),
+          client.send(new PutObjectCommand({ Bucket, Key: key, Body: body, ContentType, Metadata: putOptions.metadata, ...(putOptions.create === true ? { IfNoneMatch: '*' } : {}) }), { abortSignal }),
         );
         putOptions.onProgress?.(body.length);
         return { bytes: body.length, etag: tag(result.ETag) };
       }
+      if (putOptions.create === true) await refuseExisting(key, putOptions.signal);
       await abortLeftovers(key, putOptions.signal);
       let bytes = 0;
       const upload = new Upload({
         client,
-        params: { Bucket, Key: key, Body: counted(body, (n) => ((bytes = n), putOptions.onProgress?.(n))), ContentType },
+        // IfNoneMatch goes with the completion (or the single put): the object appears only if no other writer's did.
+        params: {
+          Bucket,
+          Key: key,
+          Body: counted(body, (n) => ((bytes = n), putOptions.onProgress?.(n))),
+          ContentType,
+          Metadata: putOptions.metadata,
+          ...(putOptions.create === true ? { IfNoneMatch: '*' } : {}),
+        },
         partSize: Math.max(5, options.partSizeMb ?? 5) * MiB,
         queueSize: options.queueSize ?? 4,
         leavePartsOnError: false,
@@ -191,7 +203,7 @@ export function createS3Store(options: S3StoreOptions): BlobStore {
       nullIfMissing(
         async () => {
           const found = await request(key, headOptions.signal, (abortSignal) => client.send(new HeadObjectCommand({ Bucket, Key: key }), { abortSignal }));
-          return { key, bytes: found.ContentLength ?? 0, etag: tag(found.ETag) };
+          return { key, bytes: found.ContentLength ?? 0, etag: tag(found.ETag), metadata: found.Metadata ?? {} };
         },
         (error) => (error instanceof AppError ? error : fail(error, key)),
       ),

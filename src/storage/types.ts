@@ -13,6 +13,8 @@ export interface PutOptions extends RequestOptions {
   contentType?: string;
   /** Only create: fail with CONFLICT when the key exists (a conditional write where the store has them). */
   create?: boolean;
+  /** Kept with the object and given back by head: names are lower-case letters, digits and `_`. */
+  metadata?: Record<string, string>;
 }
 
 export interface BlobInfo {
@@ -20,6 +22,8 @@ export interface BlobInfo {
   bytes: number;
   /** The store's version tag of the object: it changes whenever the object is written again. */
   etag: string | null;
+  /** What the writer kept with the object (head only). */
+  metadata?: Record<string, string>;
 }
 
 /**

@@ -81,7 +81,7 @@ export function uploadTask(kind: StorageKind): Task {
       });
       let put, packedResult;
       try {
-        [put, packedResult] = await Promise.all([repo.putArchive(name, node, packed.stream, { signal: controller.signal }), packed.done]);
+        [put, packedResult] = await Promise.all([repo.putArchive(name, node, packed.stream, { signal: controller.signal, runId: context.run.id }), packed.done]);
       } catch (error) {
         controller.abort(error);
         // The packer's own failure says more than the upload's report of it.
@@ -100,10 +100,11 @@ export function uploadTask(kind: StorageKind): Task {
         etag: put.etag,
         files: packedResult.stats.files,
         dataBytes: packedResult.stats.dataBytes,
+        writtenBytes: packedResult.stats.writtenBytes,
       };
       const result: UploadResult = { location, archive };
       return {
-        message: `uploaded ${describeTree(packedResult.stats)}, ${formatBytes(packedResult.tarBytes)} as ${formatBytes(packedResult.bytes)} to ${repo.url(name, put.key)}${describeSkipped(packedResult.stats)}`,
+        message: `uploaded ${describeTree(packedResult.stats)}, ${formatBytes(packedResult.tarBytes)} as ${formatBytes(packedResult.bytes)} to ${repo.url(name, put.key)}${describeSkipped(packedResult.stats)}${packedResult.stats.vanished > 0 ? `; ${packedResult.stats.vanished} entries were removed by the service while they were read, and are not in it` : ''}`,
         result,
         progress: { bytesDone: packedResult.tarBytes, bytesTotal: packedResult.tarBytes },
       };

@@ -3,7 +3,7 @@ import { StringDecoder } from 'node:string_decoder';
 import { existsSync } from 'node:fs';
 import type { HookSpec } from '../engine/index.js';
 import { AppError, formatDuration, own } from '../shared/index.js';
-import { snapshotDir, snapshotNameOf } from './paths.js';
+import { effectiveDataDir, snapshotDir, snapshotNameOf } from './paths.js';
 import type { Task, TaskContext } from './types.js';
 
 const INHERITED = ['PATH', 'HOME', 'LANG', 'LC_ALL', 'LC_CTYPE', 'TZ', 'TMPDIR', 'USER', 'LOGNAME', 'SHELL'];
@@ -48,7 +48,7 @@ export function hookEnvironment(context: TaskContext): Record<string, string> {
     env['DATA_DIR'] = context.dataDir;
     // With `snapshot: none` there is no snapshot: what the upload reads is the data dir itself.
     const mode = context.pod === null ? undefined : own(context.service.pods, context.pod)?.snapshot;
-    env['SNAPSHOT_DIR'] = mode === 'none' ? context.dataDir : snapshotDir(context.dataDir, name);
+    env['SNAPSHOT_DIR'] = mode === 'none' ? context.dataDir : snapshotDir(effectiveDataDir(context.dataDir), name);
   }
   return env;
 }

@@ -1,4 +1,5 @@
-import { basename, dirname, join } from 'node:path';
+import { lstatSync, readlinkSync } from 'node:fs';
+import { basename, dirname, join, resolve } from 'node:path';
 import type { PodSpec } from '../engine/index.js';
 import { AppError, own } from '../shared/index.js';
 import type { TaskContext } from './types.js';
@@ -26,11 +27,30 @@ export function snapshotNameOf(context: Pick<TaskContext, 'parameters' | 'run'>)
   return name;
 }
 
+/**
+ * The data dir as it is on disk: a configured path that is a symlink (`/var/lib/kafka` →
+ * `/volumes/kafka`) is followed to its target, existing or not, so that snapshots, staging and
+ * the swap of a restore happen beside the data, on its filesystem, and the link stays a link.
+ */
+export function effectiveDataDir(dataDir: string): string {
+  let path = dataDir;
+  for (let hops = 0; hops < 40; hops += 1) {
+    try {
+      if (!lstatSync(path).isSymbolicLink()) return path;
+    } catch {
+      return path;
+    }
+    path = resolve(dirname(path), readlinkSync(path));
+  }
+  throw new AppError('CONFIG', `data directory ${dataDir} is a loop of symlinks`);
+}
+
+/** The step's data dir, symlinks followed (see effectiveDataDir). */
 export function requireDataDir(context: Pick<TaskContext, 'dataDir' | 'stepName'>): string {
   if (context.dataDir === null) {
     throw new AppError('CONFIG', `${context.stepName} needs a pod instance: give its phase a pod`);
   }
-  return context.dataDir;
+  return effectiveDataDir(context.dataDir);
 }
 
 /** The spec of the step's pod. */

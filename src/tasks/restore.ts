@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs';
-import { mkdir, readdir, readFile, rm, statfs, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, statfs, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { unpackArchive } from '../archive/index.js';
 import { nodeLabel, type ManifestNode, type Repository, type Snapshot } from '../repository/index.js';
@@ -10,6 +10,7 @@ import { openRepository, serviceShape } from './location.js';
 import { requireDataDir, snapshotNameOf, stagingRoot } from './paths.js';
 import { swapIn } from './swap.js';
 import type { Task, TaskContext } from './types.js';
+import { removeTree } from './remove.js';
 
 async function isEmpty(dir: string): Promise<boolean> {
   try {
@@ -70,11 +71,13 @@ export function preflightRestoreTask(kind: StorageKind): Task {
     const { repo, snapshot, node, dataDir } = await check(kind, context);
     try {
       const free = await freeBytes(dataDir);
-      if (node.dataBytes > 0 && free < node.dataBytes) {
-        throw new AppError('NO_SPACE', `the disk of ${dataDir} has ${formatBytes(free)} free, and ${nodeLabel(node.pod, node.index)} of snapshot ${snapshot.name} holds ${formatBytes(node.dataBytes)}`);
+      // What the restore writes: sparse files' holes take no space (older manifests give the logical size).
+      const needed = node.writtenBytes ?? node.dataBytes;
+      if (needed > 0 && free < needed) {
+        throw new AppError('NO_SPACE', `the disk of ${dataDir} has ${formatBytes(free)} free, and ${nodeLabel(node.pod, node.index)} of snapshot ${snapshot.name} holds ${formatBytes(needed)}`);
       }
       return {
-        message: `snapshot ${snapshot.name} can be restored here: ${repo.url(snapshot.name, node.key)} is there with its ${formatBytes(node.bytes)}${node.dataBytes > 0 ? `, and ${formatBytes(free)} are free for its ${formatBytes(node.dataBytes)}` : ''}`,
+        message: `snapshot ${snapshot.name} can be restored here: ${repo.url(snapshot.name, node.key)} is there with its ${formatBytes(node.bytes)}${needed > 0 ? `, and ${formatBytes(free)} are free for its ${formatBytes(needed)}` : ''}`,
         result: { key: node.key, bytes: node.bytes },
       };
     } finally {
@@ -90,14 +93,17 @@ export function preflightRestoreTask(kind: StorageKind): Task {
 export function fetchRestoreTask(kind: StorageKind): Task {
   return async (context) => {
     const root = stagingRoot(requireDataDir(context));
+    // This very attempt cycle of the step already swapped the data in (its worker died before it
+    // could say so): done. A restart of the step is a new generation, and restores again.
     const marker = join(root, 'restored.json');
-    const done = existsSync(marker) ? (JSON.parse(await readFile(marker, 'utf8')) as { runId: string; message: string }) : null;
-    if (done?.runId === context.run.id) return { message: done.message };
+    const attempt = `${context.run.id}/${context.stepGen}`;
+    const done = existsSync(marker) ? (JSON.parse(await readFile(marker, 'utf8')) as { attempt?: string; message: string }) : null;
+    if (done?.attempt === attempt) return { message: done.message };
 
     const { repo, snapshot, node, dataDir } = await check(kind, context);
     try {
       const staging = join(root, `restore-${context.run.id}`);
-      await rm(staging, { recursive: true, force: true });
+      await removeTree(staging);
       await mkdir(staging, { recursive: true }).catch((error: unknown) => {
         throw fromSystemError(error, `cannot make the staging directory ${staging}`);
       });
@@ -117,10 +123,10 @@ export function fetchRestoreTask(kind: StorageKind): Task {
         context.signal.throwIfAborted();
         await swapIn(dataDir, staging, join(root, `previous-${context.run.id}`));
       } finally {
-        await rm(staging, { recursive: true, force: true });
+        await removeTree(staging);
       }
       const message = `restored ${describeTree(unpacked.stats)} (${formatBytes(unpacked.bytes)}, sha256 verified) from ${label}`;
-      await writeFile(marker, JSON.stringify({ runId: context.run.id, snapshot: snapshot.name, message }));
+      await writeFile(marker, JSON.stringify({ attempt, snapshot: snapshot.name, message }));
       return {
         message,
         result: { key: node.key, files: unpacked.stats.files, bytes: unpacked.bytes },

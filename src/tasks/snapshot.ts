@@ -1,9 +1,10 @@
-import { lstat, mkdir, readdir, rename, rm, rmdir, stat } from 'node:fs/promises';
+import { lstat, mkdir, readdir, rename, rmdir, stat } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { AppError, formatBytes } from '../shared/index.js';
 import { snapshotTree, type SnapshotStats } from './copy-tree.js';
 import { podSpecOf, requireDataDir, snapshotDir, snapshotNameOf } from './paths.js';
 import type { Task } from './types.js';
+import { removeTree } from './remove.js';
 
 function describe(stats: SnapshotStats): string {
   const parts = [`${stats.files} files (${formatBytes(stats.bytes)})`, `${stats.dirs} directories`];
@@ -11,6 +12,7 @@ function describe(stats: SnapshotStats): string {
   if (stats.copied > 0) parts.push(`${stats.copied} copied where a hard link was impossible`);
   if (stats.recopied > 0) parts.push(`${stats.recopied} copied again after they changed`);
   if (stats.skipped > 0) parts.push(`${stats.skipped} sockets or devices left out`);
+  if (stats.vanished > 0) parts.push(`${stats.vanished} removed by the service while the snapshot was taken`);
   return parts.join(', ');
 }
 
@@ -51,10 +53,10 @@ export const snapshotTask: Task = async (context) => {
       }
     },
   }).catch(async (error: unknown) => {
-    await rm(partial, { recursive: true, force: true });
+    await removeTree(partial);
     throw error;
   });
-  await rm(target, { recursive: true, force: true });
+  await removeTree(target);
   await rename(partial, target);
   const note = stale > 0 ? ` (removed ${stale} stale snapshot${stale === 1 ? '' : 's'})` : '';
   return { message: `${mode} snapshot of ${describe(stats)} at ${target}${note}`, result: { mode, path: target, ...stats } };
@@ -70,7 +72,7 @@ async function removeAll(dir: string, keep: ReadonlySet<string> = new Set()): Pr
     throw error;
   }
   const gone = names.filter((name) => !keep.has(name));
-  for (const name of gone) await rm(join(dir, name), { recursive: true, force: true });
+  for (const name of gone) await removeTree(join(dir, name));
   return gone.filter((name) => !name.endsWith('.partial')).length;
 }
 
@@ -86,7 +88,7 @@ export const cleanupSnapshotTask: Task = async (context) => {
     () => true,
     () => false,
   );
-  await rm(target, { recursive: true, force: true });
+  await removeTree(target);
   await removeEmptyParents(join(target, '..'), 2);
   const what = existed ? `removed ${target}` : `no snapshot at ${target}`;
   return { message: `${what}${stale > 0 ? `; removed ${stale} stale snapshot${stale === 1 ? '' : 's'}` : ''}` };

@@ -37,6 +37,8 @@ export interface TaskContext {
   run: RunState;
   service: ServiceSpec;
   stepName: string;
+  /** The step's generation: bumped whenever the step is reset or restarted. */
+  stepGen: number;
   pod: string | null;
   podIndex: number | null;
   /** The pod instance's data directory; null for service-wide steps. */

@@ -122,6 +122,7 @@ export function createAgent(options: AgentOptions): Agent {
         run: claim.run,
         service,
         stepName: data.step,
+        stepGen: data.gen,
         pod: data.pod,
         podIndex: data.podIndex,
         dataDir: data.pod === null || data.podIndex === null ? null : dataDirOf(service, data.pod, data.podIndex),

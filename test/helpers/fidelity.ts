@@ -54,6 +54,8 @@ export function writeHardTree(dir: string, options: { sparseBytes?: number } = {
   closeSync(fd);
   execFileSync('truncate', ['-s', String(sparseBytes), join(dir, 'sparse.img')]);
   utimesSync(join(dir, 'private.key'), 1_600_000_000.123456, 1_600_000_000.123456);
+  writeFileSync(join(dir, 'before-1970.txt'), 'old');
+  utimesSync(join(dir, 'before-1970.txt'), -1.5, -1.5);
 }
 
 export interface EntryFacts {

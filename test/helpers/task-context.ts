@@ -13,6 +13,7 @@ export function taskContext(overrides: Partial<TaskContext> & { dataDir: string 
     run: state,
     service: svc,
     stepName: 'node-0:[task]',
+    stepGen: 0,
     pod: 'node',
     podIndex: 0,
     parameters: { SNAPSHOT_NAME: 'snap-1' },

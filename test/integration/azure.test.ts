@@ -5,7 +5,7 @@ import { roundTripSuite, type StorageUnderTest } from '../helpers/roundtrip-suit
 
 const azure: StorageUnderTest = {
   name: 'azure',
-  prefixParameter: 'AZURE_BLOB_PREFIX',
+  prefixParameter: 'AZURE_PREFIX',
   endpointParameter: 'AZURE_BLOB_ENDPOINT',
   async start() {
     const server = await startAzurite(['backups']);

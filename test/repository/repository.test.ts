@@ -20,7 +20,7 @@ async function uploaded(name = 'snap', prefix = 'prod/duo', into?: Repository) {
   const uploads: StoredArchive[] = [];
   for (const [pod, index] of [['zk', 0], ['node', 1], ['node', 0]] as const) {
     const body = Buffer.from(`archive of ${pod}-${index}`);
-    const put = await repo.putArchive(name, { pod, index }, Readable.from([body]));
+    const put = await repo.putArchive(name, { pod, index }, Readable.from([body]), { runId: 'run-1' });
     uploads.push({ pod, index, key: put.key, bytes: put.bytes, sha256: sha(body), etag: put.etag, files: 1, dataBytes: 10 });
   }
   const draft = { name, service: shape, snapshotModes: { node: 'hardlink' as const, zk: 'copy' as const }, plan: 'backup-fs', runId: 'run-1', uploads };
@@ -57,9 +57,21 @@ describe('repository: the snapshot layout and its commit protocol', () => {
     const other = await rejection(repo.commit({ ...draft, runId: 'run-2' }));
     assert.equal(other.code, 'CONFLICT');
     assert.match(other.message, /^snapshot snap already exists at file:\/\/\S+\/prod\/duo\/snap\/manifest\.json \(run run-1\); snapshots are immutable/);
-    const again = await rejection(repo.putArchive('snap', { pod: 'node', index: 0 }, Readable.from([Buffer.from('new data')])));
+    const again = await rejection(repo.putArchive('snap', { pod: 'node', index: 0 }, Readable.from([Buffer.from('new data')]), { runId: 'run-1' }));
     assert.equal(again.code, 'CONFLICT', 'even the run that committed it cannot upload again');
     assert.equal((await buffer((await repo.store.get('prod/duo/snap/node-0.tar.gz')).body)).toString(), 'archive of node-0');
+  });
+
+  it("never writes over another run's uncommitted object; replaces one an earlier attempt of its own run left", async () => {
+    const { repo } = await uploaded();
+    const foreign = await rejection(repo.putArchive('snap', { pod: 'node', index: 0 }, Readable.from([Buffer.from('mine')]), { runId: 'run-2' }));
+    assert.equal(foreign.code, 'CONFLICT');
+    assert.match(foreign.message, /node-0\.tar\.gz was written by run run-1, which has not committed snapshot snap: another backup may be writing it/);
+    assert.equal((await buffer((await repo.store.get('prod/duo/snap/node-0.tar.gz')).body)).toString(), 'archive of node-0');
+    const own = await repo.putArchive('snap', { pod: 'node', index: 0 }, Readable.from([Buffer.from('attempt 2')]), { runId: 'run-1' });
+    assert.equal(own.bytes, 9);
+    assert.equal((await buffer((await repo.store.get('prod/duo/snap/node-0.tar.gz')).body)).toString(), 'attempt 2');
+    assert.deepEqual((await repo.store.head('prod/duo/snap/node-0.tar.gz'))?.metadata, { drplan_run: 'run-1' });
   });
 
   it('refuses to commit a node without an upload, an object that is missing, short, or written again since its upload', async () => {

@@ -227,6 +227,10 @@ for (const subject of [fsSubject(), s3Subject(), azureSubject()]) {
       assert.ok(error instanceof AppError, String(error));
       assert.equal(error.code, 'CONFLICT');
       assert.equal((await buffer((await store.get('once/manifest.json')).body)).toString(), 'first');
+      await store.put('once/archive.tar.gz', randomStream(200_000).stream, { create: true, metadata: { drplan_run: 'r1' } });
+      const stream = await store.put('once/archive.tar.gz', randomStream(200_000).stream, { create: true }).catch((e: unknown) => e);
+      assert.ok(stream instanceof AppError && stream.code === 'CONFLICT', String(stream));
+      assert.deepEqual((await store.head('once/archive.tar.gz'))?.metadata, { drplan_run: 'r1' }, 'metadata kept with the object');
       store.close();
     });
 

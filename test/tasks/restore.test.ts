@@ -11,22 +11,27 @@ import { preflightRestoreTask } from '../../src/tasks/index.js';
 import { taskContext } from '../helpers/task-context.js';
 import { tempDir } from '../helpers/tmp.js';
 
-/** Snapshot `snap` of one node holding `bytes` of data, in a filesystem location. */
-async function snapshotOf(bytes: number): Promise<string> {
+/** Snapshot `snap` of one node holding `bytes` of data (as a sparse file of that size with `sparse`), in a filesystem location. */
+async function snapshotOf(bytes: number, sparse = false): Promise<string> {
   const root = tempDir();
   const data = join(tempDir(), 'data');
   mkdirSync(data);
-  writeFileSync(join(data, 'table.db'), Buffer.alloc(bytes, 3));
+  if (sparse) {
+    writeFileSync(join(data, 'table.db'), 'data at the start');
+    execFileSync('truncate', ['-s', String(bytes), join(data, 'table.db')]);
+  } else {
+    writeFileSync(join(data, 'table.db'), Buffer.alloc(bytes, 3));
+  }
   const repo = new Repository(createFsStore(root), '');
   const packed = packDirectory(data, { settleMs: 0 });
-  const [put, result] = await Promise.all([repo.putArchive('snap', { pod: 'node', index: 0 }, packed.stream), packed.done]);
+  const [put, result] = await Promise.all([repo.putArchive('snap', { pod: 'node', index: 0 }, packed.stream, { runId: 'r1' }), packed.done]);
   await repo.commit({
     name: 'snap',
     service: { name: 'demo', pods: [{ name: 'node', count: 1 }] },
     snapshotModes: { node: 'hardlink' },
     plan: 'backup-fs',
     runId: 'r1',
-    uploads: [{ pod: 'node', index: 0, key: put.key, bytes: result.bytes, sha256: result.sha256, etag: put.etag, files: result.stats.files, dataBytes: result.stats.dataBytes }],
+    uploads: [{ pod: 'node', index: 0, key: put.key, bytes: result.bytes, sha256: result.sha256, etag: put.etag, files: result.stats.files, dataBytes: result.stats.dataBytes, writtenBytes: result.stats.writtenBytes }],
   });
   return root;
 }
@@ -56,6 +61,10 @@ describe('restore preflight on a node', () => {
       assert.ok(error instanceof AppError, String(error));
       assert.equal(error.code, 'NO_SPACE');
       assert.match(error.message, new RegExp(`^the disk of ${dataDir} has 1\\.0 MiB free, and node-0 of snapshot snap holds 4\\.0 MiB$`));
+      // A sparse file takes on disk only its data, whatever its size.
+      const sparse = await snapshotOf(64 * 1024 * 1024, true);
+      const fits = await preflightRestoreTask('fs')(taskContext({ dataDir, parameters: { SNAPSHOT_NAME: 'snap', FS_ROOT: sparse } }).context);
+      assert.match(fits.message, /are free for its 4\.0 KiB$/);
     } finally {
       execFileSync('umount', [disk]);
     }
