@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { appendFileSync, linkSync, lstatSync, mkdirSync, statSync, truncateSync, writeFileSync } from 'node:fs';
+import { appendFileSync, linkSync, lstatSync, mkdirSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
@@ -148,6 +148,34 @@ describe('archive: a file that changes while it is read is never stored torn', (
       assert.ok(error instanceof AppError && error.code === 'SOURCE_CHANGED', String(error));
       assert.match(error.message, /^table\.db changed while it was read \((size \d+ → \d+|mtime moved|ctime moved)\)$/);
     }
+  });
+
+  it('a name of the file removed or renamed elsewhere (its link count, its ctime) is not a change of its content', async () => {
+    const dir = join(tempDir(), 'snapshot');
+    const path = big(dir);
+    const live = join(tempDir(), 'live-name');
+    linkSync(path, live);
+    const outcome = await packWhile(dir, () => rmSync(live), { linkFactor: 2 });
+    assert.equal(outcome, 'stored');
+  });
+
+  it('a file removed after its directory was listed is left out, and counted', async () => {
+    const dir = join(tempDir(), 'data');
+    big(dir);
+    writeFileSync(join(dir, 'zz-temporary'), 'gone soon');
+    const packed = packDirectory(dir, { settleMs: 0 });
+    let removed = false;
+    packed.stream.on('data', () => {
+      if (!removed) {
+        removed = true;
+        rmSync(join(dir, 'zz-temporary'));
+      }
+    });
+    const bytes = await buffer(packed.stream);
+    const result = await packed.done;
+    assert.equal(result.stats.vanished, 1);
+    const { target } = await unpack(bytes);
+    assert.deepEqual(Object.keys(treeFacts(target)).sort(), ['.', 'table.db']);
   });
 
   it('waits for a file modified a moment ago to settle, then stores it whole', async () => {

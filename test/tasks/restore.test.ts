@@ -1,13 +1,14 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, lstatSync, mkdirSync, readFileSync, readlinkSync, symlinkSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { packDirectory } from '../../src/archive/index.js';
 import { Repository } from '../../src/repository/index.js';
 import { AppError } from '../../src/shared/index.js';
 import { createFsStore } from '../../src/storage/index.js';
-import { preflightRestoreTask } from '../../src/tasks/index.js';
+import { fetchRestoreTask, preflightRestoreTask } from '../../src/tasks/index.js';
 import { taskContext } from '../helpers/task-context.js';
 import { tempDir } from '../helpers/tmp.js';
 
@@ -68,5 +69,37 @@ describe('restore preflight on a node', () => {
     } finally {
       execFileSync('umount', [disk]);
     }
+  });
+
+  it('restores into the target of a data dir that is a symlink, and the link stays', async () => {
+    const root = await snapshotOf(64 * 1024);
+    const base = tempDir();
+    const volume = join(base, 'volume', 'kafka');
+    mkdirSync(volume, { recursive: true });
+    writeFileSync(join(volume, 'old'), 'old data');
+    const dataDir = join(base, 'kafka');
+    symlinkSync(volume, dataDir);
+    const { context } = taskContext({ dataDir, parameters: { SNAPSHOT_NAME: 'snap', FS_ROOT: root, RESTORE_POLICY: 'force' } });
+    await fetchRestoreTask('fs')(context);
+    assert.ok(lstatSync(dataDir).isSymbolicLink(), 'the data dir is still a link');
+    assert.equal(readlinkSync(dataDir), volume);
+    assert.equal(readFileSync(join(volume, 'table.db')).length, 64 * 1024, 'the data landed on the volume');
+    assert.ok(!lstatSync(join(base, 'volume')).isSymbolicLink());
+  });
+});
+
+describe('removing a restored tree as an agent that is not root', () => {
+  it('removes read-only directories too', { skip: process.getuid?.() === 0 ? false : 'needs root to run a child as another user' }, () => {
+    const dir = join(tempDir(), 'previous');
+    mkdirSync(join(dir, 'ro', 'deeper'), { recursive: true });
+    writeFileSync(join(dir, 'ro', 'deeper', 'f'), 'x');
+    for (const path of [dir, join(dir, 'ro'), join(dir, 'ro', 'deeper'), join(dir, 'ro', 'deeper', 'f')]) chownSync(path, 65534, 65534);
+    chmodSync(join(dir, 'ro', 'deeper'), 0o555);
+    chmodSync(join(dir, 'ro'), 0o555);
+    chmodSync(join(dir, '..'), 0o777);
+    const script = `import { removeTree } from '${join(import.meta.dirname, '../../src/tasks/remove.ts')}'; await removeTree(${JSON.stringify(dir)});`;
+    const result = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { uid: 65534, gid: 65534, encoding: 'utf8', cwd: join(import.meta.dirname, '../..') });
+    assert.equal(result.status, 0, result.stderr);
+    assert.throws(() => lstatSync(dir), /ENOENT/);
   });
 });

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
-import { existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readlinkSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { existsSync, linkSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readlinkSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { cleanupSnapshotTask, snapshotDir, snapshotTask, snapshotTree } from '../../src/tasks/index.js';
@@ -143,5 +144,51 @@ describe('snapshot task', () => {
     const output = await snapshotTask(context);
     assert.equal(output.message, `snapshot mode none: the upload reads the live data directory ${data}`);
     assert.ok(!existsSync(`${data}.drplan`));
+  });
+});
+
+describe('snapshot trees under a service that keeps changing its files', () => {
+  it('copy keeps hard links even when both names sit in one directory and are copied at once', async () => {
+    const data = join(tempDir(), 'data');
+    for (let i = 0; i < 100; i += 1) {
+      mkdirSync(join(data, `d-${i}`), { recursive: true });
+      writeFileSync(join(data, `d-${i}`, 'a'), `inode ${i}`);
+      linkSync(join(data, `d-${i}`, 'a'), join(data, `d-${i}`, 'b'));
+    }
+    const snap = join(tempDir(), 'snap');
+    await snapshotTree(data, snap, { mode: 'copy', signal: new AbortController().signal, onFile: () => undefined, settleMs: 0 });
+    for (let i = 0; i < 100; i += 1) {
+      assert.equal(lstatSync(join(snap, `d-${i}`, 'a')).ino, lstatSync(join(snap, `d-${i}`, 'b')).ino, `d-${i}: a and b are one inode`);
+      assert.notEqual(lstatSync(join(snap, `d-${i}`, 'a')).ino, lstatSync(join(data, `d-${i}`, 'a')).ino, 'and a copy');
+    }
+  });
+
+  it('copy never copies through a symlink swapped in under a file’s name', async () => {
+    const root = tempDir();
+    const data = join(root, 'data');
+    mkdirSync(data);
+    writeFileSync(join(root, 'secret'), 'root only', { mode: 0o600 });
+    for (let i = 0; i < 20; i += 1) writeFileSync(join(data, `f-${i}`), 'plain');
+    // A process keeps swapping x between a file and a link to the secret.
+    const swapper = spawn(process.execPath, ['-e', `
+      const fs = require('node:fs');
+      const [dir, secret] = process.argv.slice(1);
+      const x = dir + '/x', tmp = dir + '/.x';
+      for (;;) {
+        try { fs.writeFileSync(tmp, 'plain'); fs.renameSync(tmp, x); fs.symlinkSync(secret, tmp); fs.renameSync(tmp, x); } catch {}
+      }`, data, join(root, 'secret')], { stdio: 'ignore' });
+    try {
+      for (let round = 0; round < 150; round += 1) {
+        const snap = join(root, `snap-${round}`);
+        await snapshotTree(data, snap, { mode: 'copy', signal: new AbortController().signal, onFile: () => undefined, settleMs: 0 }).catch((e: unknown) => {
+          if (!(e instanceof AppError)) throw e;
+        });
+        const x = join(snap, 'x');
+        if (existsSync(x) && lstatSync(x).isFile()) assert.equal(readFileSync(x, 'utf8'), 'plain', `round ${round}: the link's target was copied`);
+        rmSync(snap, { recursive: true, force: true });
+      }
+    } finally {
+      swapper.kill();
+    }
   });
 });
