@@ -72,14 +72,15 @@ export class SparseWriter {
   private parseMap(): { regions: Array<[number, number]>; textBytes: number } | null {
     const lines = this.mapText.split('\n');
     if (lines.length < 2) return null;
-    const count = Number(lines[0]);
-    if (!Number.isSafeInteger(count) || count < 0) throw this.bad(`has a map with a bad region count '${lines[0]?.slice(0, 20) ?? ''}'`);
+    const decimal = (text: string | undefined): number => (text !== undefined && /^\d{1,16}$/.test(text) ? Number(text) : NaN);
+    const count = decimal(lines[0]);
+    if (!Number.isSafeInteger(count)) throw this.bad(`has a map with a bad region count '${lines[0]?.slice(0, 20) ?? ''}'`);
     if (lines.length - 1 < 1 + 2 * count) return null;
     const regions: Array<[number, number]> = [];
     let end = 0;
     for (let i = 0; i < count; i += 1) {
-      const offset = Number(lines[1 + 2 * i]);
-      const length = Number(lines[2 + 2 * i]);
+      const offset = decimal(lines[1 + 2 * i]);
+      const length = decimal(lines[2 + 2 * i]);
       if (!Number.isSafeInteger(offset) || !Number.isSafeInteger(length) || offset < end || length < 0 || offset + length > this.realSize) {
         throw this.bad('has a map whose regions overlap, go backwards or pass its end');
       }

@@ -92,6 +92,7 @@ const SYSTEM_CODES: Record<string, { code: ErrorCode; says: string }> = {
   EMFILE: { code: 'UNAVAILABLE', says: 'too many open files' },
   ENFILE: { code: 'UNAVAILABLE', says: 'too many open files' },
   EIO: { code: 'INTERNAL', says: 'an input/output error' },
+  EFBIG: { code: 'NO_SPACE', says: 'a file is larger than the filesystem allows' },
 };
 
 /**

@@ -96,6 +96,18 @@ const cases: Array<[string, Raw[], string, RegExp]> = [
   ['an oversized GNU long name', [{ path: '././@LongLink', type: 'L', claim: 50 * 1024 * 1024 }], 'UNSAFE_ARCHIVE', /claims 52428800 bytes/],
   ['an entry type drplan does not restore', [{ path: 'old-sparse', type: 'S', body: '' }], 'UNSAFE_ARCHIVE', /entry 'old-sparse' has tar type 'S', which drplan does not restore/],
   ['a file that claims a terabyte', [{ path: 'huge', body: 'tiny', claim: 2 ** 40 }], 'CHECKSUM', /is not a valid archive: it ends at byte \d+, before its end-of-archive marker: it is truncated/],
+  [
+    'a sparse map that is not decimal',
+    [{ path: 'GNUSparseFile.0/s', pax: { 'GNU.sparse.major': '1', 'GNU.sparse.minor': '0', 'GNU.sparse.name': 's', 'GNU.sparse.realsize': '100' }, body: `1\n0x1\n5\n${'\0'.repeat(500)}hello` }],
+    'CHECKSUM',
+    /the sparse file 's' has a map whose regions overlap, go backwards or pass its end/,
+  ],
+  [
+    'a sparse map that runs past the file',
+    [{ path: 'GNUSparseFile.0/s', pax: { 'GNU.sparse.major': '1', 'GNU.sparse.minor': '0', 'GNU.sparse.name': 's', 'GNU.sparse.realsize': '10' }, body: `1\n8\n5\n${'\0'.repeat(506)}hello` }],
+    'CHECKSUM',
+    /the sparse file 's' has a map whose regions overlap, go backwards or pass its end/,
+  ],
   ['a file below a file', [{ path: 'f', body: 'x' }, { path: 'f/g', body: 'y' }], 'UNSAFE_ARCHIVE', /entry 'f\/g' would be written below 'f', which is not a directory/],
 ];
 
