@@ -71,7 +71,7 @@ export function restoreSuite(storage: StorageUnderTest): void {
     const nodes = [0, 1, 2];
     const params = (extra: Record<string, string> = {}): Record<string, string> => ({ ...running.parameters, [storage.prefixParameter]: 'svc', ...extra });
     const trees = (): Array<Record<string, string>> => nodes.map((i) => describeTree(stack.dataDir(i)));
-    const finished = (plan: string, service?: string) => stack.waitPlan(plan, 'finished', (t) => t.finishedAt !== null && !t.active, 60_000, service);
+    const finished = (plan: string, service?: string) => stack.finished(plan, service);
     const fetchStatuses = (tree: Awaited<ReturnType<typeof finished>>): string[] => tree.phases.find((p) => p.name === 'fetch-restore')?.steps.map((s) => s.status) ?? [];
 
     /** Runs `change` on the stored snapshot `first`, and puts it back afterwards. */

@@ -72,7 +72,7 @@ export function roundTripSuite(storage: StorageUnderTest): void {
     const nodes = [0, 1, 2];
     const params = (extra: Record<string, string> = {}): Record<string, string> => ({ ...running.parameters, [storage.prefixParameter]: 'svc', ...extra });
     const trees = (): Array<Record<string, string>> => nodes.map((i) => describeTree(stack.dataDir(i)));
-    const finished = (plan: string, service?: string) => stack.waitPlan(plan, 'finished', (t) => t.finishedAt !== null && !t.active, 60_000, service);
+    const finished = (plan: string, service?: string) => stack.finished(plan, service);
     const manifestOf = async (name: string): Promise<ManifestJson> => JSON.parse(await text(store, `svc/${name}/manifest.json`)) as ManifestJson;
 
     before(async () => {

@@ -149,6 +149,10 @@ export async function startStack(options: StackOptions) {
       const response = await app.inject({ method: 'GET', url: plansPath(plan, '', service) });
       return { code: response.statusCode, body: response.json<PlanInfo>() };
     },
+    /** The plan's run once it has ended (COMPLETE, ERROR or stopped, with no work left). */
+    async finished(plan: string, service?: string, timeoutMs = 60_000): Promise<PlanInfo> {
+      return this.waitPlan(plan, 'finished', (t) => t.finishedAt !== null && !t.active, timeoutMs, service);
+    },
     /** Polls the plan until `done` holds for its tree. */
     async waitPlan(plan: string, what: string, done: (tree: PlanInfo) => boolean, timeoutMs = 20_000, service?: string): Promise<PlanInfo> {
       return waitFor(
