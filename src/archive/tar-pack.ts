@@ -53,8 +53,6 @@ interface Source {
   written: number;
 }
 
-const root = (source: Source): string => source.root;
-
 function changed(source: Source, rel: string, what: string): AppError {
   const advice = source.options.advice === undefined ? '' : `: ${source.options.advice}`;
   return new AppError('SOURCE_CHANGED', `${rel.slice(2)} changed while it was read (${what})${advice}`);
@@ -197,7 +195,7 @@ async function* entry(source: Source, path: string, rel: string): AsyncGenerator
       source.stats.vanished += 1;
       return;
     }
-    throw fromSystemError(error, `cannot read ${rel === '.' ? root(source) : rel.slice(2)}`);
+    throw fromSystemError(error, `cannot read ${rel === '.' ? source.root : rel.slice(2)}`);
   }
   const emit = (header: EntryHeader): Buffer => {
     const block = encodeEntry(header);
@@ -218,7 +216,7 @@ async function* entry(source: Source, path: string, rel: string): AsyncGenerator
     names.sort();
     const garbled = names.find((name) => name.includes('\uFFFD'));
     if (garbled !== undefined) {
-      throw new AppError('CONFIG', `a file name in ${rel === '.' ? root(source) : rel.slice(2)} is not valid UTF-8 ('${garbled}'): drplan cannot back it up; rename it`);
+      throw new AppError('CONFIG', `a file name in ${rel === '.' ? source.root : rel.slice(2)} is not valid UTF-8 ('${garbled}'): drplan cannot back it up; rename it`);
     }
     for (const name of names) yield* entry(source, join(path, name), `${rel}/${name}`);
   } else if (info.isFile()) {

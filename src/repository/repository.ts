@@ -2,7 +2,7 @@ import type { Readable } from 'node:stream';
 import { buffer } from 'node:stream/consumers';
 import { AppError, errorMessage, forEachLimit } from '../shared/index.js';
 import type { BlobStore, RequestOptions } from '../storage/index.js';
-import { archiveName, manifestKey, MANIFEST, nodeLabel, objectKey, snapshotDir, type Compression } from './layout.js';
+import { archiveName, manifestKey, MANIFEST, nodeLabel, objectKey, type Compression } from './layout.js';
 import { parseManifest, serializeManifest, type Manifest, type ManifestNode, type SnapshotMode } from './manifest.js';
 
 /** The metadata that names the run that wrote an object (a name S3 and Azure both take). */
@@ -259,11 +259,6 @@ export class Repository {
     listing.snapshots.sort((a, b) => b.manifest.created.localeCompare(a.manifest.created));
     listing.incomplete.sort();
     return listing;
-  }
-
-  /** The key prefix of a snapshot's objects, for messages. */
-  dir(name: string): string {
-    return snapshotDir(this.prefix, name);
   }
 }
 

@@ -63,7 +63,6 @@ export function uploadTask(kind: StorageKind): Task {
     }
     const { repo, location } = await openRepository(kind, context);
     try {
-      await repo.assertUnused(name, { signal: context.signal });
       const size = await estimateTarSize(dir);
       context.progress.bytes(0, size.bytes);
       // Packing and uploading fail together: whichever stops first stops the other.

@@ -2,8 +2,8 @@ import { spawn } from 'node:child_process';
 import { StringDecoder } from 'node:string_decoder';
 import { existsSync } from 'node:fs';
 import type { HookSpec } from '../engine/index.js';
-import { AppError, formatDuration, own } from '../shared/index.js';
-import { effectiveDataDir, snapshotDir, snapshotNameOf } from './paths.js';
+import { AppError, formatDuration } from '../shared/index.js';
+import { effectiveDataDir, podSpecOf, snapshotDir, snapshotNameOf } from './paths.js';
 import type { Task, TaskContext } from './types.js';
 
 const INHERITED = ['PATH', 'HOME', 'LANG', 'LC_ALL', 'LC_CTYPE', 'TZ', 'TMPDIR', 'USER', 'LOGNAME', 'SHELL'];
@@ -47,7 +47,7 @@ export function hookEnvironment(context: TaskContext): Record<string, string> {
   if (context.dataDir !== null) {
     env['DATA_DIR'] = context.dataDir;
     // With `snapshot: none` there is no snapshot: what the upload reads is the data dir itself.
-    const mode = context.pod === null ? undefined : own(context.service.pods, context.pod)?.snapshot;
+    const mode = context.pod === null ? undefined : podSpecOf(context).snapshot;
     env['SNAPSHOT_DIR'] = mode === 'none' ? context.dataDir : snapshotDir(effectiveDataDir(context.dataDir), name);
   }
   return env;

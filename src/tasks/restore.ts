@@ -22,7 +22,7 @@ async function isEmpty(dir: string): Promise<boolean> {
 }
 
 /** RESTORE_POLICY=safe leaves a node with data alone: refused before anything is fetched. */
-async function checkPolicy(context: TaskContext, values: Record<string, string>, dataDir: string): Promise<void> {
+async function checkPolicy(values: Record<string, string>, dataDir: string): Promise<void> {
   const policy = values['RESTORE_POLICY'] ?? 'safe';
   if (policy !== 'force' && !(await isEmpty(dataDir))) {
     throw new AppError('CONFLICT', `data directory ${dataDir} is not empty: RESTORE_POLICY=safe leaves it as it is (use RESTORE_POLICY=force to replace it)`);
@@ -52,7 +52,7 @@ async function check(kind: StorageKind, context: TaskContext): Promise<Checked> 
   const { repo, values } = await openRepository(kind, context);
   try {
     const { snapshot, node } = await repo.preflight(name, serviceShape(context), { pod: context.pod ?? '', index: context.podIndex ?? 0 }, { signal: context.signal });
-    await checkPolicy(context, values, dataDir);
+    await checkPolicy(values, dataDir);
     return { repo, values, snapshot, node, dataDir };
   } catch (error) {
     repo.store.close();
