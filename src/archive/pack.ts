@@ -57,6 +57,9 @@ export function packDirectory(dir: string, options: PackOptions = {}): PackStrea
     if (error) settle?.reject(error);
     else settle?.resolve({ bytes: compressed.bytes, sha256: compressed.sha256, tarBytes: raw.bytes, stats: tree.stats });
   });
+  // Errors are reported through `done` (and to whoever reads the stream): a stream its reader gave
+  // up on (an upload that failed) and that is then cancelled must not throw an unhandled error.
+  stream.on('error', () => undefined);
   if (options.signal !== undefined) {
     const signal = options.signal;
     const abort = (): void => void stream.destroy(signal.reason instanceof Error ? signal.reason : new Error('aborted'));
