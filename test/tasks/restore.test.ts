@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { chmodSync, chownSync, lstatSync, mkdirSync, readFileSync, readlinkSync, symlinkSync, writeFileSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
+import ts from 'typescript';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { packDirectory } from '../../src/archive/index.js';
@@ -98,8 +99,12 @@ describe('removing a restored tree as an agent that is not root', () => {
     chmodSync(join(dir, 'ro', 'deeper'), 0o555);
     chmodSync(join(dir, 'ro'), 0o555);
     chmodSync(join(dir, '..'), 0o777);
-    const script = `import { removeTree } from '${join(import.meta.dirname, '../../src/tasks/remove.ts')}'; await removeTree(${JSON.stringify(dir)});`;
-    const result = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { uid: 65534, gid: 65534, encoding: 'utf8', cwd: join(import.meta.dirname, '../..') });
+    // The child runs plain JavaScript from the test's own (world-readable) directory: the
+    // checkout itself may sit where that user cannot read.
+    const source = readFileSync(join(import.meta.dirname, '../../src/tasks/remove.ts'), 'utf8');
+    const module = join(dir, '..', 'remove.mjs');
+    writeFileSync(module, `${ts.transpileModule(source, { compilerOptions: { module: ts.ModuleKind.ESNext, target: ts.ScriptTarget.ES2022 } }).outputText}\nawait removeTree(process.argv[2]);\n`, { mode: 0o644 });
+    const result = spawnSync(process.execPath, [module, dir], { uid: 65534, gid: 65534, encoding: 'utf8', cwd: join(dir, '..') });
     assert.equal(result.status, 0, result.stderr);
     assert.throws(() => lstatSync(dir), /ENOENT/);
   });
