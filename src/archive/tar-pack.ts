@@ -1,4 +1,4 @@
-import { constants, type BigIntStats } from 'node:fs';
+import { constants, type BigIntStats, type Dirent } from 'node:fs';
 import { lstat, open, readdir, readlink, stat, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { AppError, fromSystemError } from '../shared/index.js';
@@ -6,6 +6,9 @@ import { looksSparse, regionBytes, scanRegions, type Region } from './sparse.js'
 import { encodeEntry, encodeSparseMap, endOfArchive, padding, timeFromNs, type EntryHeader, type EntryType } from './tar-format.js';
 
 const READ_CHUNK = 1024 * 1024;
+/** Files up to this size are read whole, several at once ahead of their turn. */
+const SMALL_FILE = 256 * 1024;
+const READ_AHEAD = 8;
 
 export interface TreeOptions {
   signal?: AbortSignal;
@@ -120,6 +123,76 @@ async function settled(source: Source, handle: FileHandle, rel: string): Promise
   return info;
 }
 
+/**
+ * A later name of an inode already in the archive: its hard link entry. The first name of an
+ * inode with more links is remembered (until its other names have come) and gets null.
+ */
+function linkTo(source: Source, info: BigIntStats, rel: string): Buffer | null {
+  if (info.nlink < 2n) return null;
+  const key = `${info.dev}:${info.ino}`;
+  const first = source.links.get(key);
+  if (first === undefined) {
+    const remaining = Number(info.nlink) / (source.options.linkFactor ?? 1) - 1;
+    if (remaining >= 1) source.links.set(key, { path: rel, remaining });
+    return null;
+  }
+  first.remaining -= 1;
+  if (first.remaining <= 0) source.links.delete(key);
+  source.stats.hardlinks += 1;
+  const block = encodeEntry(headerOf(rel, 'hardlink', info, { linkpath: first.path }));
+  source.written += block.length;
+  return block;
+}
+
+/** A small file read whole ahead of its turn; or why it takes the ordinary path. */
+type Ahead = { kind: 'file'; info: BigIntStats; data: Buffer } | { kind: 'vanished' } | { kind: 'other' };
+
+/**
+ * Reads a small regular file whole, checked not to have moved while it was read. Several run at
+ * once so the thread pool's round trips overlap; they are written out in order.
+ */
+async function readAhead(source: Source, path: string, rel: string): Promise<Ahead> {
+  let handle: FileHandle;
+  try {
+    handle = await open(path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') return { kind: 'vanished' };
+    if (code === 'ELOOP') return { kind: 'other' };
+    throw fromSystemError(error, `cannot read ${rel.slice(2)}`);
+  }
+  try {
+    const info = await settled(source, handle, rel);
+    if (!info.isFile() || info.size > BigInt(SMALL_FILE) || looksSparse(info.size, info.blocks)) return { kind: 'other' };
+    const size = Number(info.size);
+    const data = Buffer.allocUnsafe(size);
+    for (let done = 0; done < size; ) {
+      const { bytesRead } = await handle.read(data, done, size - done, done);
+      if (bytesRead === 0) throw changed(source, rel, `it ended after ${done} bytes`);
+      done += bytesRead;
+    }
+    const what = moved(info, await handle.stat({ bigint: true }));
+    if (what !== null) throw changed(source, rel, what);
+    return { kind: 'file', info, data };
+  } finally {
+    await handle.close();
+  }
+}
+
+/** A small file read ahead: its entry (or a hard link to an earlier name) as one block. */
+function smallEntry(source: Source, rel: string, ahead: { info: BigIntStats; data: Buffer }): Buffer {
+  const link = linkTo(source, ahead.info, rel);
+  if (link !== null) return link;
+  const size = ahead.data.length;
+  const head = encodeEntry(headerOf(rel, 'file', ahead.info, { size }));
+  const block = Buffer.concat([head, ahead.data, Buffer.alloc(padding(size))]);
+  source.written += block.length;
+  source.stats.files += 1;
+  source.stats.dataBytes += size;
+  source.stats.writtenBytes += size;
+  return block;
+}
+
 async function* fileEntry(source: Source, path: string, rel: string, listed: BigIntStats): AsyncGenerator<Buffer> {
   let handle: FileHandle;
   try {
@@ -138,20 +211,10 @@ async function* fileEntry(source: Source, path: string, rel: string, listed: Big
   try {
     const before = await settled(source, handle, rel);
     if (!before.isFile() || before.ino !== listed.ino) throw changed(source, rel, 'it was replaced');
-    if (before.nlink > 1n) {
-      const key = `${before.dev}:${before.ino}`;
-      const first = source.links.get(key);
-      if (first !== undefined) {
-        first.remaining -= 1;
-        if (first.remaining <= 0) source.links.delete(key);
-        source.stats.hardlinks += 1;
-        const block = encodeEntry(headerOf(rel, 'hardlink', before, { linkpath: first.path }));
-        source.written += block.length;
-        yield block;
-        return;
-      }
-      const remaining = Number(before.nlink) / (source.options.linkFactor ?? 1) - 1;
-      if (remaining >= 1) source.links.set(key, { path: rel, remaining });
+    const link = linkTo(source, before, rel);
+    if (link !== null) {
+      yield link;
+      return;
     }
     const size = Number(before.size);
     let regions: Region[] | null = null;
@@ -205,20 +268,38 @@ async function* entry(source: Source, path: string, rel: string): AsyncGenerator
   if (info.isDirectory()) {
     yield emit(headerOf(rel === '.' ? './' : `${rel}/`, 'dir', info));
     source.stats.dirs += 1;
-    let names: string[];
+    let entries: Dirent[];
     try {
-      names = await readdir(path);
+      entries = await readdir(path, { withFileTypes: true });
     } catch (error) {
       // The directory's header is written: it stays, empty.
       if ((error as NodeJS.ErrnoException).code === 'ENOENT') return;
       throw fromSystemError(error, `cannot list ${rel}`);
     }
-    names.sort();
-    const garbled = names.find((name) => name.includes('\uFFFD'));
+    entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    const garbled = entries.find((e) => e.name.includes('\uFFFD'));
     if (garbled !== undefined) {
-      throw new AppError('CONFIG', `a file name in ${rel === '.' ? source.root : rel.slice(2)} is not valid UTF-8 ('${garbled}'): drplan cannot back it up; rename it`);
+      throw new AppError('CONFIG', `a file name in ${rel === '.' ? source.root : rel.slice(2)} is not valid UTF-8 ('${garbled.name}'): drplan cannot back it up; rename it`);
     }
-    for (const name of names) yield* entry(source, join(path, name), `${rel}/${name}`);
+    // The files up to the next other entry are read a few at a time ahead of their turn; nothing
+    // is read ahead past a subdirectory, so what waits stays within one directory's window.
+    const ahead = new Map<number, Promise<Ahead>>();
+    for (let i = 0; i < entries.length; i += 1) {
+      for (let j = i; j < Math.min(entries.length, i + READ_AHEAD) && entries[j]?.isFile() === true; j += 1) {
+        if (ahead.has(j)) continue;
+        const name = entries[j]?.name ?? '';
+        const read = readAhead(source, join(path, name), `${rel}/${name}`);
+        read.catch(() => undefined); // awaited in its turn
+        ahead.set(j, read);
+      }
+      const name = entries[i]?.name ?? '';
+      const read = ahead.get(i);
+      ahead.delete(i);
+      const got = read === undefined ? undefined : await read;
+      if (got?.kind === 'file') yield smallEntry(source, `${rel}/${name}`, got);
+      else if (got?.kind === 'vanished') source.stats.vanished += 1;
+      else yield* entry(source, join(path, name), `${rel}/${name}`);
+    }
   } else if (info.isFile()) {
     yield* fileEntry(source, path, rel, info);
   } else if (info.isSymbolicLink()) {
