@@ -12,13 +12,23 @@ export interface DigestOptions {
 
 /** A pass-through that counts bytes and hashes them with sha256 as they flow. */
 export class Digest extends Transform {
+  /** Bytes that passed through (hashed and counted). */
   bytes = 0;
+  /** Bytes written in, including those still waiting in the buffer. */
+  received = 0;
   private readonly hash;
   private hex: string | null = null;
 
   constructor(private readonly options: DigestOptions = {}) {
     super({ highWaterMark: 256 * 1024 });
     this.hash = options.hash === false ? null : createHash('sha256');
+  }
+
+  override write(chunk: string | Uint8Array, callback?: (error: Error | null | undefined) => void): boolean;
+  override write(chunk: string | Uint8Array, encoding: BufferEncoding, callback?: (error: Error | null | undefined) => void): boolean;
+  override write(chunk: string | Uint8Array, ...rest: unknown[]): boolean {
+    this.received += chunk.length;
+    return (super.write as (...args: unknown[]) => boolean).call(this, chunk, ...rest);
   }
 
   override _transform(chunk: Buffer, _encoding: BufferEncoding, done: (error?: Error | null, data?: Buffer) => void): void {

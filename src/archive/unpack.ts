@@ -55,12 +55,25 @@ export async function unpackArchive(source: Readable, dir: string, options: Unpa
           },
         }),
   });
+  // The stream that failed first is the cause: pipeline then destroys the others with its error,
+  // so the source also reports a failure that began further down.
   let sourceError: unknown;
-  source.once('error', (error) => (sourceError = error));
+  let downstreamFailed = false;
+  source.once('error', (error) => {
+    if (!downstreamFailed) sourceError = error;
+  });
+  // A short read is the source ending early, never a failure further down that stopped reading.
+  let sourceEnded = false;
+  source.once('end', () => (sourceEnded = true));
   const sink = new FsSink(dir, { label, ...(options.asRoot === undefined ? {} : { asRoot: options.asRoot }) });
-  const short = (): boolean => options.announcedBytes !== undefined && digest.bytes < options.announcedBytes;
+  const short = (): boolean => sourceEnded && options.announcedBytes !== undefined && digest.received < options.announcedBytes;
   try {
     const streams = [source, digest, createGunzip({ chunkSize: CHUNK }), new TarReader(sink, label)] as const;
+    for (const stream of streams.slice(1)) {
+      stream.once('error', () => {
+        if (sourceError === undefined) downstreamFailed = true;
+      });
+    }
     if (options.signal === undefined) await pipeline(...streams);
     else await pipeline(...streams, { signal: options.signal });
   } catch (error) {
@@ -71,12 +84,12 @@ export async function unpackArchive(source: Readable, dir: string, options: Unpa
       throw new AppError('UNAVAILABLE', `reading ${label} failed after ${digest.bytes} bytes: ${errorMessage(sourceError)}`, { cause: sourceError });
     }
     if (error instanceof AppError) throw error;
-    if (short()) throw new AppError('UNAVAILABLE', `reading ${label} stopped after ${digest.bytes} of ${options.announcedBytes} bytes`, { cause: error });
+    if (short()) throw new AppError('UNAVAILABLE', `reading ${label} stopped after ${digest.received} of ${options.announcedBytes} bytes`, { cause: error });
     if (isZlibError(error)) throw new AppError('CHECKSUM', `${label} is not a valid gzip stream (${errorMessage(error)}): it is corrupt or truncated`, { cause: error });
     throw fromSystemError(error, `restoring from ${label}`);
   }
   if (expected !== undefined && digest.bytes !== expected.bytes) {
-    if (short()) throw new AppError('UNAVAILABLE', `reading ${label} stopped after ${digest.bytes} of ${options.announcedBytes} bytes`);
+    if (short()) throw new AppError('UNAVAILABLE', `reading ${label} stopped after ${digest.received} of ${options.announcedBytes} bytes`);
     throw new AppError('CHECKSUM', `${label} has ${digest.bytes} bytes where its manifest records ${expected.bytes}: it is truncated or was replaced`);
   }
   if (expected !== undefined && digest.sha256 !== expected.sha256) {

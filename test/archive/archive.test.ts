@@ -260,6 +260,28 @@ describe('archive: a failed restore says what failed', () => {
     assert.match(error.message, new RegExp(`^reading k stopped after ${bytes.length - 10} of ${bytes.length} bytes$`));
   });
 
+  it('corrupt data found while the rest is still arriving is a CHECKSUM error, not a short read', async () => {
+    // The archive's bytes come slowly (a loaded machine, a slow link): gunzip meets the damage
+    // long before the download has ended, so fewer bytes than announced have passed.
+    const { bytes, sha256 } = await archive();
+    const corrupt = Buffer.from(bytes);
+    for (let i = 100; i < 4000; i++) corrupt[i]! ^= 0x55;
+    const source = new Readable({ read() {} });
+    source.push(corrupt.subarray(0, 8192));
+    const rest = setTimeout(() => source.push(null), 2000);
+    const target = join(tempDir(), 'staging');
+    mkdirSync(target);
+    try {
+      const error = await unpackArchive(source, target, { label: 'k', expected: { bytes: corrupt.length, sha256 }, announcedBytes: corrupt.length }).catch((e: unknown) => e);
+      assert.ok(error instanceof AppError, String(error));
+      assert.equal(error.code, 'CHECKSUM', error.message);
+      assert.equal(error.retryable, false);
+      assert.match(error.message, /^k is not a valid gzip stream \(.+\): it is corrupt or truncated$/);
+    } finally {
+      clearTimeout(rest);
+    }
+  });
+
   it('an object shorter than its manifest says, as the store announces it, is a CHECKSUM error', async () => {
     const { bytes, sha256 } = await archive();
     const target = join(tempDir(), 'staging');
