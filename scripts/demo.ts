@@ -3,11 +3,11 @@
 import { existsSync, mkdirSync, readdirSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
 import { pino } from 'pino';
-import { dataDirOf } from '../src/engine/index.js';
+import { dataDirOf, type LocationSpec, type ServiceSpec } from '../src/engine/index.js';
 import { closeOnSignals, startAgent, startApi, startCoordinator } from '../src/main/processes.js';
 import { createRuntime, localNodes } from '../src/main/runtime.js';
 import { writeDataset } from './lib/dataset.js';
-import { AZURITE_ACCOUNT, AZURITE_KEY, freePort, hasRedisServer, REDIS_INSTALL_HELP, startAzuriteBlob, startRedisServer, startS3rver } from './lib/services.js';
+import { AZURITE_KEY, freePort, hasRedisServer, REDIS_INSTALL_HELP, requirePort, startAzuriteBlob, startRedisServer, startS3rver } from './lib/services.js';
 
 // Logs and the private Redis live in var/ beside services/ (the repository's, unless DRPLAN_SERVICES_DIR says otherwise).
 const varDir = resolve(process.env['DRPLAN_SERVICES_DIR'] ?? 'services', '..', 'var');
@@ -25,20 +25,31 @@ async function redis(): Promise<{ url: string; stop: () => void }> {
 
 const empty = (dir: string): boolean => !existsSync(dir) || readdirSync(dir).length === 0;
 
-const BUCKET = 'drplan-demo';
+/** The demo's location of a kind, from services/demo.yml, and the port its emulator must listen on. */
+function emulated(service: ServiceSpec, name: string): { location: LocationSpec; port: number } {
+  const location = service.locations[name];
+  if (location === undefined || location.endpoint === null) throw new Error(`${service.file} declares no location ${name} with an endpoint: the demo's emulators are started for it`);
+  return { location, port: Number(new URL(location.endpoint).port) };
+}
+
+// The demo's locations name these variables for their credentials: the emulators' own, public ones.
+const DEMO_CREDENTIALS = { DEMO_S3_KEY_ID: 'S3RVER', DEMO_S3_SECRET: 'S3RVER', DEMO_AZURE_KEY: AZURITE_KEY };
 
 async function main(): Promise<void> {
   const { url: redisUrl, stop: stopRedis } = await redis();
-  const storage = await startS3rver({ dir: join(varDir, 's3'), bucket: BUCKET, port: 4568 });
-  const azure = await startAzuriteBlob({ dir: join(varDir, 'azurite'), container: BUCKET, port: 10000 });
   const port = Number(process.env['PORT'] ?? (await freePort(8080)));
   mkdirSync(varDir, { recursive: true });
   const logFile = join(varDir, 'drplan.log');
+  for (const [name, value] of Object.entries(DEMO_CREDENTIALS)) process.env[name] ??= value;
   const env = { ...process.env, REDIS_URL: redisUrl, PORT: String(port), HOST: '127.0.0.1' };
   const runtime = await createRuntime(env, { logDestination: pino.destination({ dest: logFile, sync: false }) });
 
   const service = runtime.specs.services.get('demo');
   if (service === undefined) throw new Error('services/demo.yml is missing');
+  const s3 = emulated(service, 'local-s3');
+  const blob = emulated(service, 'local-azure');
+  const storage = await startS3rver({ dir: join(varDir, 's3'), bucket: s3.location.container, port: await requirePort(s3.port, `location local-s3 of ${service.file}`), exactPort: true });
+  const azure = await startAzuriteBlob({ dir: join(varDir, 'azurite'), container: blob.location.container, port: await requirePort(blob.port, `location local-azure of ${service.file}`), exactPort: true });
   const count = service.pods['node']?.count ?? 0;
   for (let index = 0; index < count; index += 1) {
     const dir = dataDirOf(service, 'node', index);
@@ -53,8 +64,8 @@ async function main(): Promise<void> {
     const rel = relative(process.cwd(), dir);
     return rel.startsWith('..') ? dir : rel || '.';
   };
-  const s3Params = { AWS_ACCESS_KEY_ID: 'S3RVER', AWS_SECRET_ACCESS_KEY: 'S3RVER', AWS_REGION: 'us-east-1', S3_BUCKET_NAME: BUCKET, S3_ENDPOINT_URL: storage.endpoint };
-  const azureParams = { AZURE_STORAGE_ACCOUNT: AZURITE_ACCOUNT, AZURE_STORAGE_KEY: AZURITE_KEY, CONTAINER_NAME: BUCKET, AZURE_BLOB_ENDPOINT: azure.endpoint };
+  const s3Params = { LOCATION: s3.location.name };
+  const azureParams = { LOCATION: blob.location.name };
   const flags = (extra: Record<string, string>, storageParams: Record<string, string> = s3Params): string =>
     Object.entries({ SNAPSHOT_NAME: 'demo-1', ...storageParams, ...extra })
       .map(([key, value]) => `-p ${key}=${value}`)
@@ -67,8 +78,8 @@ async function main(): Promise<void> {
       `  dashboard:  ${base}/`,
       `  API:        ${base}/v1   (OpenAPI: ${base}/docs)`,
       `  Redis:      ${redisUrl}`,
-      `  S3:         ${storage.endpoint}, bucket ${BUCKET} (s3rver, objects in ${show(join(varDir, 's3'))})`,
-      `  Azure:      ${azure.endpoint}, container ${BUCKET} (Azurite, data in ${show(join(varDir, 'azurite'))})`,
+      `  S3:         ${storage.endpoint}, bucket ${s3.location.container} (s3rver, objects in ${show(join(varDir, 's3'))}): location ${s3.location.name}`,
+      `  Azure:      ${azure.endpoint}, container ${blob.location.container} (Azurite, data in ${show(join(varDir, 'azurite'))}): location ${blob.location.name}`,
       `  nodes:      ${count} of service demo, data in ${show(dataDirOf(service, 'node', 0)).replace(/0$/, '{0..2}')}`,
       `  log:        ${show(logFile)}`,
       '',
@@ -84,7 +95,7 @@ async function main(): Promise<void> {
       `  rm -rf ${node1}`,
       `  ${cli(`plan start restore-s3 ${flags({ RESTORE_POLICY: 'force' })} --wait`)}`,
       '',
-      'The same to Azure Blob Storage (Azurite), with its development account key:',
+      'The same to Azure Blob Storage (Azurite):',
       `  ${cli(`plan start backup-azure ${flags({ SNAPSHOT_NAME: 'demo-azure-1' }, azureParams)} --wait`)}`,
       `  ${cli(`plan start restore-azure ${flags({ SNAPSHOT_NAME: 'demo-azure-1', RESTORE_POLICY: 'force' }, azureParams)} --wait`)}`,
       '',

@@ -15,6 +15,12 @@ function portFree(port: number): Promise<boolean> {
   });
 }
 
+/** `port` on loopback, or an error saying who needs it when something else holds it. */
+export async function requirePort(port: number, who: string): Promise<number> {
+  if (await portFree(port)) return port;
+  throw new Error(`port ${port} on 127.0.0.1 is in use, and ${who} needs it: stop what listens there, or change the endpoint`);
+}
+
 /** `preferred` if it is free on loopback, otherwise any free port. */
 export async function freePort(preferred = 0): Promise<number> {
   if (preferred !== 0 && (await portFree(preferred))) return preferred;
@@ -58,8 +64,8 @@ export async function startRedisServer(options: { dir: string; port?: number; ap
 }
 
 /** s3rver on loopback with `bucket` made, objects under `dir`. Its credentials are S3RVER / S3RVER. */
-export async function startS3rver(options: { dir: string; bucket: string; port?: number }): Promise<{ endpoint: string; stop: () => Promise<void> }> {
-  const port = await freePort(options.port ?? 0);
+export async function startS3rver(options: { dir: string; bucket: string; port?: number; exactPort?: boolean }): Promise<{ endpoint: string; stop: () => Promise<void> }> {
+  const port = options.exactPort === true && options.port !== undefined ? options.port : await freePort(options.port ?? 0);
   mkdirSync(options.dir, { recursive: true });
   const server = new S3rver({ port, address: '127.0.0.1', directory: options.dir, silent: true, configureBuckets: [{ name: options.bucket, configs: [] }] });
   await server.run();
@@ -71,8 +77,8 @@ export const AZURITE_ACCOUNT = 'devstoreaccount1';
 export const AZURITE_KEY = 'Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==';
 
 /** Azurite's blob service on loopback, keeping its data in `dir`, with `container` made. */
-export async function startAzuriteBlob(options: { dir: string; container: string; port?: number }): Promise<{ endpoint: string; stop: () => void }> {
-  const port = await freePort(options.port ?? 0);
+export async function startAzuriteBlob(options: { dir: string; container: string; port?: number; exactPort?: boolean }): Promise<{ endpoint: string; stop: () => void }> {
+  const port = options.exactPort === true && options.port !== undefined ? options.port : await freePort(options.port ?? 0);
   mkdirSync(options.dir, { recursive: true });
   const bin = join(import.meta.dirname, '../../node_modules/.bin/azurite-blob');
   const child = spawn(bin, ['--blobHost', '127.0.0.1', '--blobPort', String(port), '--location', options.dir, '--silent', '--disableTelemetry', '--skipApiVersionCheck', '--loose'], {

@@ -77,12 +77,47 @@ export const PodSchema = Type.Object(
   { additionalProperties: false },
 );
 
+const ENV_NAME = { pattern: '^[A-Za-z_][A-Za-z0-9_]*$', errorMessage: 'must be the name of an environment variable' };
+
+/** Where credentials come from: the names of environment variables, never the secrets themselves. */
+export const LocationCredentialsSchema = Type.Object(
+  {
+    accessKeyIdEnv: Type.Optional(Type.String(ENV_NAME)),
+    secretAccessKeyEnv: Type.Optional(Type.String(ENV_NAME)),
+    sessionTokenEnv: Type.Optional(Type.String(ENV_NAME)),
+    accountKeyEnv: Type.Optional(Type.String(ENV_NAME)),
+    clientIdEnv: Type.Optional(Type.String(ENV_NAME)),
+    tenantIdEnv: Type.Optional(Type.String(ENV_NAME)),
+    clientSecretEnv: Type.Optional(Type.String(ENV_NAME)),
+  },
+  { additionalProperties: false },
+);
+
+/** One schema for every kind; which fields a kind needs and takes is checked per kind (specs.ts). */
+export const LocationSchema = Type.Object(
+  {
+    storage: Type.Union([Type.Literal('s3'), Type.Literal('azure'), Type.Literal('fs')], { errorMessage: 'must be s3, azure or fs' }),
+    bucket: Type.Optional(Type.String({ minLength: 1 })),
+    region: Type.Optional(Type.String({ minLength: 1 })),
+    account: Type.Optional(Type.String({ minLength: 1 })),
+    container: Type.Optional(Type.String({ minLength: 1 })),
+    path: Type.Optional(Type.String({ minLength: 1 })),
+    endpoint: Type.Optional(Type.String({ pattern: '^https?://', errorMessage: 'must be an http:// or https:// URL' })),
+    prefix: Type.Optional(Type.String({ pattern: '^[A-Za-z0-9._/-]+$', errorMessage: 'must be letters, digits, dots, dashes, underscores and slashes' })),
+    credentials: Type.Optional(LocationCredentialsSchema),
+    description: Type.Optional(Type.String()),
+  },
+  { additionalProperties: false },
+);
+export type LocationDocument = Static<typeof LocationSchema>;
+
 export const ServiceSchema = Type.Object(
   {
     name: Type.String(NAME),
     description: Type.Optional(Type.String()),
     pods: Type.Record(Type.String(), PodSchema, { minProperties: 1 }),
     hooks: Type.Optional(Type.Record(Type.String(), HookSchema)),
+    locations: Type.Optional(Type.Record(Type.String(), LocationSchema)),
   },
   { additionalProperties: false },
 );

@@ -6,6 +6,7 @@ import {
   type PhaseProblem,
   templateNames,
   type HookSpec,
+  type LocationSpec,
   type ParameterSpec,
   type PlanSpec,
   type PodSpec,
@@ -13,7 +14,7 @@ import {
 } from '../engine/index.js';
 import { KNOWN_SECRET_NAMES, own } from '../shared/index.js';
 import { Value } from '@sinclair/typebox/value';
-import { HookSchema, ParameterSchema, PhaseSchema, PlanSchema, PodSchema, ServiceSchema, type PlanDocument, type ServiceDocument } from './schemas.js';
+import { HookSchema, LocationSchema, ParameterSchema, PhaseSchema, PlanSchema, PodSchema, ServiceSchema, type LocationDocument, type PlanDocument, type ServiceDocument } from './schemas.js';
 import { YamlFile, type SpecProblem } from './yaml-document.js';
 
 export const DEFAULT_RETRY = { attempts: 3, backoffSeconds: 10, maxBackoffSeconds: 300 } as const;
@@ -71,7 +72,77 @@ function toService(yaml: YamlFile, doc: ServiceDocument, builtins: ReadonlySet<s
       retryable: hook.retryable ?? true,
     };
   }
-  return { name: doc.name, pods, hooks, file: yaml.file, dir };
+  const locations: Record<string, LocationSpec> = {};
+  for (const [name, location] of Object.entries(doc.locations ?? {})) {
+    if (!/^[a-z0-9]([a-z0-9-]*[a-z0-9])?$/.test(name)) yaml.problem(['locations', name], `location name '${name}' must be lower-case letters, digits and dashes`);
+    locations[name] = toLocation(yaml, name, location, dir);
+  }
+  return { name: doc.name, pods, hooks, locations, file: yaml.file, dir };
+}
+
+/** Per kind: the fields it needs, and the credential variables it takes (by the plan parameter each stands for). */
+const LOCATION_KINDS = {
+  s3: {
+    needs: ['bucket', 'region'],
+    takes: ['bucket', 'region', 'endpoint', 'prefix', 'credentials'],
+    credentials: { accessKeyIdEnv: 'AWS_ACCESS_KEY_ID', secretAccessKeyEnv: 'AWS_SECRET_ACCESS_KEY', sessionTokenEnv: 'AWS_SESSION_TOKEN' },
+  },
+  azure: {
+    needs: ['account', 'container'],
+    takes: ['account', 'container', 'endpoint', 'prefix', 'credentials'],
+    credentials: { accountKeyEnv: 'AZURE_STORAGE_KEY', clientIdEnv: 'CLIENT_ID', tenantIdEnv: 'TENANT_ID', clientSecretEnv: 'CLIENT_SECRET' },
+  },
+  fs: { needs: ['path'], takes: ['path', 'prefix'], credentials: {} },
+} as const satisfies Record<string, { needs: readonly string[]; takes: readonly string[]; credentials: Record<string, string> }>;
+
+/** Credential variables that only work together. */
+const CREDENTIAL_GROUPS: ReadonlyArray<{ all: readonly string[]; what: string }> = [
+  { all: ['accessKeyIdEnv', 'secretAccessKeyEnv'], what: 'an access key' },
+  { all: ['clientIdEnv', 'tenantIdEnv', 'clientSecretEnv'], what: 'a service principal' },
+];
+
+function toLocation(yaml: YamlFile, name: string, doc: LocationDocument, dir: string): LocationSpec {
+  const at = ['locations', name];
+  const kind = LOCATION_KINDS[doc.storage];
+  const fields = Object.keys(doc).filter((key) => key !== 'storage' && key !== 'description');
+  for (const field of kind.needs.filter((f) => doc[f as keyof LocationDocument] === undefined)) yaml.problem(at, `location ${name} (${doc.storage}) needs ${field}`);
+  for (const field of fields.filter((f) => !(kind.takes as readonly string[]).includes(f))) {
+    yaml.problem([...at, field], `location ${name}: ${doc.storage} takes no ${field} (it takes ${kind.takes.join(', ')})`);
+  }
+  const prefix = (doc.prefix ?? '').replace(/^\/+|\/+$/g, '');
+  if (prefix.split('/').some((segment) => segment === '.' || segment === '..' || (segment === '' && prefix !== ''))) {
+    yaml.problem([...at, 'prefix'], `location ${name}: prefix '${doc.prefix ?? ''}' has an empty, '.' or '..' segment`);
+  }
+  const credentialsEnv: Record<string, string> = {};
+  const given = doc.credentials ?? {};
+  for (const [field, variable] of Object.entries(given)) {
+    const parameter = (kind.credentials as Record<string, string>)[field];
+    if (parameter === undefined) {
+      const known = Object.keys(kind.credentials);
+      yaml.problem([...at, 'credentials', field], `location ${name}: ${doc.storage} credentials take ${known.length === 0 ? 'nothing' : known.join(', ')}, not ${field}`);
+    } else if (variable !== undefined) credentialsEnv[parameter] = variable;
+  }
+  for (const group of CREDENTIAL_GROUPS) {
+    const present = group.all.filter((f) => given[f as keyof typeof given] !== undefined);
+    if (present.length > 0 && present.length < group.all.length) {
+      yaml.problem([...at, 'credentials'], `location ${name}: ${group.what} needs ${group.all.join(', ')} together (only ${present.join(', ')} given)`);
+    }
+  }
+  if (given.accountKeyEnv !== undefined && given.clientIdEnv !== undefined) {
+    yaml.problem([...at, 'credentials'], `location ${name}: give accountKeyEnv or the service principal's variables, not both`);
+  }
+  const container = doc.storage === 's3' ? doc.bucket : doc.storage === 'azure' ? doc.container : doc.path === undefined ? undefined : isAbsolute(doc.path) ? doc.path : resolve(dir, doc.path);
+  return {
+    name,
+    storage: doc.storage,
+    container: container ?? '',
+    prefix,
+    endpoint: doc.endpoint ?? null,
+    ...(doc.region === undefined ? {} : { region: doc.region }),
+    ...(doc.account === undefined ? {} : { account: doc.account }),
+    credentialsEnv,
+    line: yaml.lineOf(at),
+  };
 }
 
 /** Names that hold credentials whatever a plan says: a plan must declare them secret. */
@@ -138,6 +209,7 @@ function salvageService(data: unknown): ServiceDocument | undefined {
     name: typeof d['name'] === 'string' ? d['name'] : '',
     pods: Object.fromEntries(entries(d['pods']).filter(([, v]) => Value.Check(PodSchema, v))) as ServiceDocument['pods'],
     hooks: Object.fromEntries(entries(d['hooks']).filter(([, v]) => Value.Check(HookSchema, v))) as ServiceDocument['hooks'],
+    locations: Object.fromEntries(entries(d['locations']).filter(([, v]) => Value.Check(LocationSchema, v))) as ServiceDocument['locations'],
   };
 }
 

@@ -70,10 +70,37 @@ export interface PodSpec {
   snapshot: SnapshotMode;
 }
 
+/**
+ * A named place for a service's snapshots (the YAML's `locations:`): where, never a secret. The
+ * credentials come from the environment of the process that runs a step: the variables named in
+ * `credentialsEnv` (by the plan parameter each one stands for), or the storage SDK's own default
+ * chain when there are none.
+ */
+export interface LocationSpec {
+  name: string;
+  /** The kind of storage (a storage driver's name). */
+  storage: string;
+  /** The bucket, the container, or the directory. */
+  container: string;
+  /** Key prefix, without slashes at either end; '' for none. */
+  prefix: string;
+  endpoint: string | null;
+  /** The region, for storage that has them. */
+  region?: string;
+  /** The storage account, for storage that has them. */
+  account?: string;
+  /** Plan parameter (an access key's, a shared key's) → the environment variable that holds it. */
+  credentialsEnv: Record<string, string>;
+  /** Line in the service file, for messages. */
+  line?: number;
+}
+
 export interface ServiceSpec {
   name: string;
   pods: Record<string, PodSpec>;
   hooks: Record<string, HookSpec>;
+  /** Named locations, in the order the YAML declares them. */
+  locations: Record<string, LocationSpec>;
   file: string;
   /** Directory of the service file: relative paths and hook commands resolve against it. */
   dir: string;
@@ -161,6 +188,14 @@ export interface SnapshotRecord {
   location: string;
   /** The key prefix in it, '' for none. */
   prefix?: string;
+  /** The storage endpoint, null for the cloud's own. */
+  endpoint?: string | null;
+  /** The region, for storage that has them. */
+  region?: string;
+  /** The storage account, for storage that has them. */
+  account?: string;
+  /** The service's name for the location (`LOCATION`), when the backup named one. */
+  locationName?: string;
   /** The plan parameters that name the location again (bucket, region, endpoint, prefix): no secret. */
   locationParameters?: Record<string, string>;
   /** ISO time the manifest was written. */

@@ -95,6 +95,7 @@ export function startAgent(runtime: Runtime, nodes: NodeRef[]): Part {
       },
       settleMs: runtime.config.settleMs,
       hookEnv: inheritedEnvironment(process.env),
+      environment: process.env,
     },
   });
   return { name: 'agent', close: () => agent.close() };

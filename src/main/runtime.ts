@@ -5,7 +5,7 @@ import { formatProblem, loadConfig, loadSpecs, plansForService, type Config, typ
 import { dataDirOf, type ServiceSpec } from '../engine/index.js';
 import { RunStore, type Catalog } from '../runs/index.js';
 import { AppError, createLogger, createSecretBox, own, type Logger, type LoggerOptions, type SecretBox } from '../shared/index.js';
-import { builtinTaskNames, restoreTaskOf } from '../tasks/index.js';
+import { builtinTaskNames, prepareStart, restoreTaskOf } from '../tasks/index.js';
 import type { NodeRef } from '../workers/index.js';
 
 /** What every long-running process shares: config, YAML, logger, one Redis connection, the run store. */
@@ -68,11 +68,7 @@ export async function createRuntime(env: NodeJS.ProcessEnv = process.env, option
   }
   const secretBox = createSecretBox(config.secretKey);
   const store = new RunStore({ redis, prefix: config.queuePrefix, secretBox, logger });
-  const catalog: Catalog = {
-    service: (name) => specs.services.get(name),
-    plans: (service) => plansForService(specs, service),
-    restoreTask: restoreTaskOf,
-  };
+  const catalog = catalogOf(specs, env);
   return {
     config,
     specs,
@@ -85,6 +81,16 @@ export async function createRuntime(env: NodeJS.ProcessEnv = process.env, option
     async close() {
       await redis.quit().catch(() => redis.disconnect());
     },
+  };
+}
+
+/** The services and plans the API serves, with the start checks that need a service. */
+export function catalogOf(specs: Specs, env: Readonly<Record<string, string | undefined>>): Catalog {
+  return {
+    service: (name) => specs.services.get(name),
+    plans: (service) => plansForService(specs, service),
+    restoreTask: restoreTaskOf,
+    prepare: (service, plan, resolved) => prepareStart(service, plan, resolved, { environment: env }),
   };
 }
 

@@ -1,5 +1,5 @@
 import { formatProblem, loadConfig, loadSpecs, plansForService } from '../config/index.js';
-import type { ParameterSpec } from '../engine/index.js';
+import type { LocationSpec, ParameterSpec } from '../engine/index.js';
 import { builtinTaskNames } from '../tasks/index.js';
 
 function describeParameter(name: string, spec: ParameterSpec): string {
@@ -13,6 +13,20 @@ function describeParameter(name: string, spec: ParameterSpec): string {
   return spec.description === undefined ? head : `${head}\n        ${spec.description}`;
 }
 
+const DEFAULT_CHAIN: Record<string, string> = { s3: 'the AWS default credential chain', azure: 'DefaultAzureCredential' };
+
+function describeLocation(location: LocationSpec, env: NodeJS.ProcessEnv): string {
+  const where = `${location.storage}://${location.container}${location.prefix === '' ? '' : `/${location.prefix}`}`;
+  const details = [location.region === undefined ? '' : `region ${location.region}`, location.account === undefined ? '' : `account ${location.account}`, location.endpoint === null ? '' : `endpoint ${location.endpoint}`].filter((d) => d !== '');
+  const variables = Object.values(location.credentialsEnv);
+  const unset = variables.filter((name) => (env[name] ?? '') === '');
+  const credentials =
+    variables.length > 0
+      ? `credentials from ${variables.join(', ')}${unset.length === 0 ? '' : ` (not set here: ${unset.join(', ')}; the agents need them)`}`
+      : location.storage in DEFAULT_CHAIN ? `credentials from ${DEFAULT_CHAIN[location.storage] ?? ''} of the agents` : '';
+  return `  location ${location.name}: ${where}${details.length === 0 ? '' : ` (${details.join(', ')})`}${credentials === '' ? '' : `, ${credentials}`}`;
+}
+
 /** `drplan validate`: prints what was read; returns the exit code (1 when anything is wrong). */
 export function validate(out: (text: string) => void, err: (text: string) => void, env: NodeJS.ProcessEnv = process.env): number {
   const config = loadConfig(env);
@@ -24,6 +38,7 @@ export function validate(out: (text: string) => void, err: (text: string) => voi
       const command = typeof hook.command === 'string' ? hook.command : JSON.stringify(hook.command);
       out(`  hook ${name}: timeout ${hook.timeoutSeconds}s${hook.retryable ? '' : ', not retried'}: ${command.replace(/\s+/g, ' ').slice(0, 100)}`);
     }
+    for (const location of Object.values(service.locations)) out(describeLocation(location, env));
     out(`  plans: ${plansForService(specs, service.name).map((p) => p.name).join(', ') || '(none)'}`);
     for (const [plan, reasons] of specs.unavailable.get(service.name) ?? []) out(`  not available: ${plan}: ${reasons.join('; ')}`);
   }

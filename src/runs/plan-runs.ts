@@ -9,7 +9,9 @@ import {
   restartRun,
   stopRun,
   type OperationResult,
+  type ParameterProblem,
   type PlanSpec,
+  type ResolvedParameters,
   type PlanTree,
   type RunState,
   type ServiceSpec,
@@ -27,6 +29,11 @@ export interface Catalog {
   plans(service: string): PlanSpec[];
   /** The task that restores snapshots of a kind of storage (the task set belongs to tasks/). */
   restoreTask?(storage: string): string;
+  /**
+   * The checks and resolutions of a start request that need the service (its locations, the
+   * snapshots in them): the parameters to run with, and every problem.
+   */
+  prepare?(service: ServiceSpec, plan: PlanSpec, resolved: ResolvedParameters): Promise<{ resolved: ResolvedParameters; problems: ParameterProblem[] }>;
 }
 
 /** A catalogue entry, with how to restore it: the plan of the service that does, and its parameters. */
@@ -104,12 +111,15 @@ export class PlanRuns {
    */
   async start(serviceName: string, planName: string, input: Record<string, unknown>): Promise<RunState> {
     const plan = this.plan(serviceName, planName);
-    const { resolved, problems } = resolveParameters(plan, input);
+    const service = this.service(serviceName);
+    const checked = resolveParameters(plan, input);
+    const prepared = this.catalog.prepare === undefined || checked.problems.length > 0 ? { resolved: checked.resolved, problems: [] } : await this.catalog.prepare(service, plan, checked.resolved);
+    const problems = [...checked.problems, ...prepared.problems];
     if (problems.length > 0) {
       const summary = problems.map((p) => `${p.parameter} ${p.message}`).join('; ');
       throw new AppError('INVALID_PARAMETERS', `invalid parameters for plan ${plan.name}: ${summary}`, { details: { problems } });
     }
-    return this.store.start(plan, this.service(serviceName), resolved);
+    return this.store.start(plan, service, prepared.resolved);
   }
 
   /** Applies an operation to the plan's latest run. `changed: false` is a 208. */

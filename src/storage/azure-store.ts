@@ -1,4 +1,4 @@
-import { ClientSecretCredential } from '@azure/identity';
+import { ClientSecretCredential, DefaultAzureCredential } from '@azure/identity';
 import { BlobServiceClient, RestError, StorageSharedKeyCredential, type ContainerClient } from '@azure/storage-blob';
 import { Readable } from 'node:stream';
 import { AppError } from '../shared/index.js';
@@ -7,7 +7,9 @@ import { counted, tag, deadline, DEFAULT_TIMEOUT_MS, timed, timeoutError, watchB
 
 export type AzureAuth =
   | { kind: 'sharedKey'; key: string }
-  | { kind: 'servicePrincipal'; tenantId: string; clientId: string; clientSecret: string; authorityHost?: string | undefined };
+  | { kind: 'servicePrincipal'; tenantId: string; clientId: string; clientSecret: string; authorityHost?: string | undefined }
+  /** DefaultAzureCredential of this process: environment, workload identity, managed identity, Azure CLI. */
+  | { kind: 'default' };
 
 export interface AzureStoreOptions {
   account: string;
@@ -28,14 +30,16 @@ const AUTH_CODES = new Set(['AuthenticationFailed', 'AuthorizationFailure', 'Aut
 const NETWORK_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'ECONNABORTED', 'REQUEST_SEND_ERROR']);
 
 function credentialsHint(auth: AzureAuth): string {
-  return auth.kind === 'sharedKey' ? 'check AZURE_STORAGE_ACCOUNT and AZURE_STORAGE_KEY' : 'check CLIENT_ID, TENANT_ID, CLIENT_SECRET and the role assignment on the container';
+  if (auth.kind === 'sharedKey') return 'check AZURE_STORAGE_ACCOUNT and AZURE_STORAGE_KEY';
+  if (auth.kind === 'servicePrincipal') return 'check CLIENT_ID, TENANT_ID, CLIENT_SECRET and the role assignment on the container';
+  return 'no AZURE_STORAGE_KEY or service principal was given, so DefaultAzureCredential of this process was used: give one, or check its identity and role assignment on the container';
 }
 
 /** Maps Azure SDK and identity errors once: clear, never the secret, and whether a retry may help. */
 export function mapAzureError(error: unknown, where: string, options: Pick<AzureStoreOptions, 'auth' | 'account' | 'container'> & { endpoint: string }): AppError {
   if (error instanceof AppError) return error;
   const e = error as { name?: string; code?: string; statusCode?: number; message?: string; cause?: { code?: string } };
-  const secret = options.auth.kind === 'sharedKey' ? options.auth.key : options.auth.clientSecret;
+  const secret = options.auth.kind === 'sharedKey' ? options.auth.key : options.auth.kind === 'servicePrincipal' ? options.auth.clientSecret : '';
   const scrub = (text: string): string => (secret === '' ? text : text.split(secret).join('******'));
   if (e.name === 'AbortError') return new AppError('CANCELLED', `${where}: cancelled`, { cause: error });
   // @azure/identity (and MSAL under it): the token could not be had, whatever the reason.
@@ -68,13 +72,16 @@ export function mapAzureError(error: unknown, where: string, options: Pick<Azure
 
 export function createAzureStore(options: AzureStoreOptions): BlobStore {
   const endpoint = options.endpoint ?? `https://${options.account}.blob.core.windows.net`;
+  const auth = options.auth;
   const credential =
-    options.auth.kind === 'sharedKey'
-      ? new StorageSharedKeyCredential(options.account, options.auth.key)
-      : new ClientSecretCredential(options.auth.tenantId, options.auth.clientId, options.auth.clientSecret, {
-          // A sovereign cloud or private authority: no instance discovery against the public cloud.
-          ...(options.auth.authorityHost === undefined ? {} : { authorityHost: options.auth.authorityHost, disableInstanceDiscovery: true }),
-        });
+    auth.kind === 'sharedKey'
+      ? new StorageSharedKeyCredential(options.account, auth.key)
+      : auth.kind === 'servicePrincipal'
+        ? new ClientSecretCredential(auth.tenantId, auth.clientId, auth.clientSecret, {
+            // A sovereign cloud or private authority: no instance discovery against the public cloud.
+            ...(auth.authorityHost === undefined ? {} : { authorityHost: auth.authorityHost, disableInstanceDiscovery: true }),
+          })
+        : new DefaultAzureCredential();
   const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
   const service = new BlobServiceClient(endpoint, credential, { retryOptions: { maxTries: 3 } });
   const container: ContainerClient = service.getContainerClient(options.container);

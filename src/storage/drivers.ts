@@ -29,6 +29,8 @@ export interface Location {
   region?: string;
   /** Azure: the storage account. */
   account?: string;
+  /** The service's name for this location (its YAML `locations:` entry), when it has one. */
+  locationName?: string;
 }
 
 /** One kind of storage: which plan parameters name a location in it, and how to open it. */
@@ -40,6 +42,10 @@ export interface StorageDriver {
   open(location: Location, values: Readonly<Record<string, string>>, settings: TransferSettings): BlobStore;
   /** The parameters that name `location` again, for a plan's start form. */
   parameters(location: Location): Record<string, string>;
+  /** Every parameter that says where (not how to authenticate): what `LOCATION` stands in for. */
+  readonly whereParameters: readonly string[];
+  /** Credential parameters that only work together: all of a group, or none. */
+  readonly credentialGroups: ReadonlyArray<readonly string[]>;
 }
 
 const given = (value: string | undefined): string | undefined => (value === undefined || value === '' ? undefined : value);
@@ -51,19 +57,38 @@ function need(values: Readonly<Record<string, string>>, names: string[]): void {
 
 const prefixOf = (value: string | undefined): string => (value ?? '').replace(/^\/+|\/+$/g, '');
 
-/** A shared key when AZURE_STORAGE_KEY is given, otherwise the service principal (CLIENT_ID, TENANT_ID, CLIENT_SECRET). */
+/** Names that only work together: some given and others not is a mistake, never the default chain. */
+function together(values: Readonly<Record<string, string>>, names: string[], what: string): boolean {
+  const present = names.filter((name) => given(values[name]) !== undefined);
+  if (present.length > 0 && present.length < names.length) {
+    throw new AppError('CONFIG', `${what} needs ${names.join(', ')} together: ${names.filter((n) => !present.includes(n)).join(', ')} missing`);
+  }
+  return present.length === names.length;
+}
+
+/**
+ * A shared key when AZURE_STORAGE_KEY is given, the service principal when CLIENT_ID, TENANT_ID
+ * and CLIENT_SECRET are, and otherwise DefaultAzureCredential (environment, workload identity,
+ * managed identity, Azure CLI) in the process that runs the step.
+ */
 export function azureAuth(values: Readonly<Record<string, string>>): AzureAuth {
   const key = given(values['AZURE_STORAGE_KEY']);
   if (key !== undefined) return { kind: 'sharedKey', key };
-  const [clientId, tenantId, clientSecret] = [given(values['CLIENT_ID']), given(values['TENANT_ID']), given(values['CLIENT_SECRET'])];
-  if (clientId === undefined || tenantId === undefined || clientSecret === undefined) {
-    throw new AppError('CONFIG', 'Azure needs AZURE_STORAGE_KEY, or CLIENT_ID, TENANT_ID and CLIENT_SECRET');
+  if (together(values, ['CLIENT_ID', 'TENANT_ID', 'CLIENT_SECRET'], 'an Azure service principal')) {
+    return { kind: 'servicePrincipal', clientId: values['CLIENT_ID'] ?? '', tenantId: values['TENANT_ID'] ?? '', clientSecret: values['CLIENT_SECRET'] ?? '', authorityHost: given(values['AZURE_AUTHORITY_HOST']) };
   }
-  return { kind: 'servicePrincipal', clientId, tenantId, clientSecret, authorityHost: given(values['AZURE_AUTHORITY_HOST']) };
+  return { kind: 'default' };
+}
+
+/** The parameters that name a location: with `LOCATION`, the service's name for it and nothing else. */
+function naming(location: Location, explicit: Record<string, string>): Record<string, string> {
+  return location.locationName === undefined ? explicit : { LOCATION: location.locationName };
 }
 
 const s3: StorageDriver = {
   kind: 's3',
+  whereParameters: ['S3_BUCKET_NAME', 'AWS_REGION', 'S3_ENDPOINT_URL', 'S3_PREFIX'],
+  credentialGroups: [['AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY']],
   locate(values) {
     need(values, ['AWS_REGION', 'S3_BUCKET_NAME']);
     return {
@@ -75,29 +100,34 @@ const s3: StorageDriver = {
     };
   },
   open(location, values, settings) {
-    need(values, ['AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY']);
+    // Without keys, the AWS SDK's default chain of this process: environment, shared config and
+    // credentials files, web identity, container and instance metadata.
+    const keys = together(values, ['AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY'], 'an AWS access key')
+      ? { accessKeyId: values['AWS_ACCESS_KEY_ID'] ?? '', secretAccessKey: values['AWS_SECRET_ACCESS_KEY'] ?? '', sessionToken: given(values['AWS_SESSION_TOKEN']) }
+      : undefined;
     return createS3Store({
       bucket: location.name,
       region: location.region ?? '',
       endpoint: location.endpoint ?? undefined,
-      accessKeyId: values['AWS_ACCESS_KEY_ID'] ?? '',
-      secretAccessKey: values['AWS_SECRET_ACCESS_KEY'] ?? '',
-      sessionToken: given(values['AWS_SESSION_TOKEN']),
+      credentials: keys,
       partSizeMb: settings.s3PartSizeMb,
       queueSize: settings.s3QueueSize,
       timeoutMs: settings.timeoutMs,
     });
   },
-  parameters: (location) => ({
-    S3_BUCKET_NAME: location.name,
-    AWS_REGION: location.region ?? '',
-    ...(location.endpoint === null ? {} : { S3_ENDPOINT_URL: location.endpoint }),
-    ...(location.prefix === '' ? {} : { S3_PREFIX: location.prefix }),
-  }),
+  parameters: (location) =>
+    naming(location, {
+      S3_BUCKET_NAME: location.name,
+      AWS_REGION: location.region ?? '',
+      ...(location.endpoint === null ? {} : { S3_ENDPOINT_URL: location.endpoint }),
+      ...(location.prefix === '' ? {} : { S3_PREFIX: location.prefix }),
+    }),
 };
 
 const azure: StorageDriver = {
   kind: 'azure',
+  whereParameters: ['AZURE_STORAGE_ACCOUNT', 'CONTAINER_NAME', 'AZURE_BLOB_ENDPOINT', 'AZURE_PREFIX', 'AZURE_BLOB_PREFIX'],
+  credentialGroups: [['CLIENT_ID', 'TENANT_ID', 'CLIENT_SECRET']],
   locate(values) {
     need(values, ['AZURE_STORAGE_ACCOUNT', 'CONTAINER_NAME']);
     const account = values['AZURE_STORAGE_ACCOUNT'] ?? '';
@@ -120,22 +150,25 @@ const azure: StorageDriver = {
       timeoutMs: settings.timeoutMs,
     });
   },
-  parameters: (location) => ({
-    AZURE_STORAGE_ACCOUNT: location.account ?? '',
-    CONTAINER_NAME: location.name,
-    ...(location.endpoint === null ? {} : { AZURE_BLOB_ENDPOINT: location.endpoint }),
-    ...(location.prefix === '' ? {} : { AZURE_PREFIX: location.prefix }),
-  }),
+  parameters: (location) =>
+    naming(location, {
+      AZURE_STORAGE_ACCOUNT: location.account ?? '',
+      CONTAINER_NAME: location.name,
+      ...(location.endpoint === null ? {} : { AZURE_BLOB_ENDPOINT: location.endpoint }),
+      ...(location.prefix === '' ? {} : { AZURE_PREFIX: location.prefix }),
+    }),
 };
 
 const fs: StorageDriver = {
   kind: 'fs',
+  whereParameters: ['FS_ROOT', 'FS_PREFIX'],
+  credentialGroups: [],
   locate(values) {
     need(values, ['FS_ROOT']);
     return { storage: 'fs', name: values['FS_ROOT'] ?? '', prefix: prefixOf(values['FS_PREFIX']), endpoint: null };
   },
   open: (location) => createFsStore(location.name),
-  parameters: (location) => ({ FS_ROOT: location.name, ...(location.prefix === '' ? {} : { FS_PREFIX: location.prefix }) }),
+  parameters: (location) => naming(location, { FS_ROOT: location.name, ...(location.prefix === '' ? {} : { FS_PREFIX: location.prefix }) }),
 };
 
 /** Every kind of storage drplan can use, by kind: nothing outside storage/ names one. */

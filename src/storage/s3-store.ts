@@ -19,9 +19,8 @@ export interface S3StoreOptions {
   region: string;
   /** Any S3-compatible endpoint; path-style addressing is used with it. */
   endpoint?: string | undefined;
-  accessKeyId: string;
-  secretAccessKey: string;
-  sessionToken?: string | undefined;
+  /** Static keys; undefined: the AWS SDK's default credential chain of this process. */
+  credentials?: { accessKeyId: string; secretAccessKey: string; sessionToken?: string | undefined } | undefined;
   /** Multipart part size. Memory held by an upload is about 2 × partSizeMb × queueSize. @defaultValue 5 */
   partSizeMb?: number;
   /** Parts in flight at once. @defaultValue 4 */
@@ -51,6 +50,13 @@ export function mapS3Error(error: unknown, where: string, endpoint: string): App
   const name = e.name === undefined || e.name === 'Unknown' ? (status === undefined ? 'Error' : `HTTP ${status}`) : e.name;
   const code = e.code ?? (e.cause as SdkError | undefined)?.code;
   if (name === 'AbortError') return new AppError('CANCELLED', `${where}: cancelled`, { cause: error });
+  if (name === 'CredentialsProviderError') {
+    return new AppError(
+      'AUTH',
+      `no AWS credentials for ${where}: the default chain of this process (environment, shared config files, web identity, instance metadata) found none (${(e.message ?? '').split('\n')[0]?.slice(0, 200)}); give AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or name the variables that hold them in the location`,
+      { cause: error },
+    );
+  }
   if (name === 'PreconditionFailed' || status === 412) return new AppError('CONFLICT', `${where} already exists`, { cause: error });
   if (AUTH_ERRORS.has(name) || status === 403) {
     return new AppError('AUTH', `S3 refused the credentials for ${where} (${name}): check AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and the bucket policy`, { cause: error });
@@ -77,11 +83,15 @@ export function createS3Store(options: S3StoreOptions): BlobStore {
   const client = new S3Client({
     region: options.region,
     ...(custom ? { endpoint: options.endpoint, forcePathStyle: true } : {}),
-    credentials: {
-      accessKeyId: options.accessKeyId,
-      secretAccessKey: options.secretAccessKey,
-      ...(options.sessionToken === undefined ? {} : { sessionToken: options.sessionToken }),
-    },
+    ...(options.credentials === undefined
+      ? {}
+      : {
+          credentials: {
+            accessKeyId: options.credentials.accessKeyId,
+            secretAccessKey: options.credentials.secretAccessKey,
+            ...(options.credentials.sessionToken === undefined ? {} : { sessionToken: options.credentials.sessionToken }),
+          },
+        }),
     maxAttempts: 3,
     followRegionRedirects: !custom,
     // S3-compatible stores often lack the newer flexible checksums; drplan checks sha256 end to end.

@@ -7,3 +7,5 @@ export { DEFAULT_TASK_SETTINGS, type Task, type TaskContext, type TaskOutput, ty
 export { uploadTask, commitManifestTask, isUploadResult, type UploadResult } from './backup.js';
 export { preflightRestoreTask, fetchRestoreTask } from './restore.js';
 export { swapIn } from './swap.js';
+export { prepareStart, locationProblems, storageOfPlan, type PreparedStart, type PrepareOptions } from './start.js';
+export { locationOf, namedLocation, locationCredentials, openRepository } from './location.js';

@@ -1,12 +1,69 @@
+import type { LocationSpec, ServiceSpec } from '../engine/index.js';
 import { Repository } from '../repository/index.js';
+import { AppError, own } from '../shared/index.js';
 import { storageDriver, type Location, type StorageKind } from '../storage/index.js';
 import type { TaskContext } from './types.js';
 
-/** The repository a step's parameters name (or the one given), with the run's secrets to open it. */
+/** The storage location a service's named location describes. */
+export function locationOf(spec: LocationSpec): Location {
+  return {
+    storage: spec.storage as StorageKind,
+    name: spec.container,
+    prefix: spec.prefix,
+    endpoint: spec.endpoint,
+    ...(spec.region === undefined ? {} : { region: spec.region }),
+    ...(spec.account === undefined ? {} : { account: spec.account }),
+    locationName: spec.name,
+  };
+}
+
+/** The named location of a service. @throws AppError CONFIG naming the known ones. */
+export function namedLocation(service: ServiceSpec, name: string): LocationSpec {
+  const spec = own(service.locations, name);
+  if (spec === undefined) {
+    const known = Object.keys(service.locations);
+    throw new AppError('CONFIG', `service ${service.name} has no location '${name}' (${known.length === 0 ? 'it declares none' : `known: ${known.join(', ')}`})`);
+  }
+  return spec;
+}
+
+/**
+ * The credentials a location names, read from `environment` (the process that runs the step), as
+ * the plan parameters they stand for. None named: the storage SDK's default chain applies.
+ * @throws AppError CONFIG naming every variable that is not set (never a value).
+ */
+export function locationCredentials(spec: LocationSpec, environment: Readonly<Record<string, string | undefined>>): Record<string, string> {
+  const values: Record<string, string> = {};
+  const unset: string[] = [];
+  for (const [parameter, variable] of Object.entries(spec.credentialsEnv)) {
+    const value = environment[variable];
+    if (value === undefined || value === '') unset.push(variable);
+    else values[parameter] = value;
+  }
+  if (unset.length > 0) {
+    throw new AppError('CONFIG', `location ${spec.name} takes its credentials from ${unset.join(', ')}, which ${unset.length === 1 ? 'is' : 'are'} not set in the environment of the process running this step`);
+  }
+  return values;
+}
+
+/**
+ * The repository a step's parameters name (`LOCATION`, or the storage parameters), or the one
+ * given, with the credentials to open it: parameters and secrets of the run first, then the
+ * variables the location names, then the SDK's default chain.
+ */
 export async function openRepository(kind: StorageKind, context: TaskContext, location?: Location): Promise<{ repo: Repository; location: Location; values: Record<string, string> }> {
-  const values = { ...context.parameters, ...(await context.secrets()) };
+  const given = { ...context.parameters, ...(await context.secrets()) };
   const driver = storageDriver(kind);
-  const where = location ?? driver.locate(values);
+  const named = location?.locationName ?? (given['LOCATION'] === '' ? undefined : given['LOCATION']);
+  let values = given;
+  let where = location;
+  if (named !== undefined) {
+    const spec = namedLocation(context.service, named);
+    if (spec.storage !== kind) throw new AppError('CONFIG', `location ${named} of service ${context.service.name} is ${spec.storage} storage, not ${kind}`);
+    values = { ...locationCredentials(spec, context.settings.environment), ...given };
+    where ??= locationOf(spec);
+  }
+  where ??= driver.locate(values);
   return { repo: new Repository(driver.open(where, values, context.settings.transfer), where.prefix), location: where, values };
 }
 

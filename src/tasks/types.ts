@@ -22,6 +22,8 @@ export interface TaskSettings {
   settleMs: number;
   /** What hooks inherit from the agent's environment (PATH, HOME, locale): see `inheritedEnvironment`. */
   hookEnv: Readonly<Record<string, string>>;
+  /** The agent's environment, where a location's credential variables are read. */
+  environment: Readonly<Record<string, string | undefined>>;
 }
 
 export const DEFAULT_TASK_SETTINGS: TaskSettings = {
@@ -30,6 +32,7 @@ export const DEFAULT_TASK_SETTINGS: TaskSettings = {
   transfer: DEFAULT_TRANSFER_SETTINGS,
   settleMs: 100,
   hookEnv: { PATH: '/usr/local/bin:/usr/bin:/bin' },
+  environment: {},
 };
 
 /** Everything a task may use. Tasks touch only their node's data and the storage it names. */

@@ -242,20 +242,130 @@ phases:
   });
 });
 
-describe('the shipped Azure plans', () => {
-  it('ask for a shared key or a complete service principal, naming what is missing', async () => {
+describe('the shipped storage plans', () => {
+  it('take a location or the storage parameters, and credentials whole or not at all (the default chain)', async () => {
     const { resolveParameters } = await import('../../src/engine/index.js');
-    const plan = loadSpecs('services', 'plans', builtinTaskNames()).plans.get('backup-azure')!;
+    const { locationProblems } = await import('../../src/tasks/index.js');
+    const specs = loadSpecs('services', 'plans', builtinTaskNames());
+    const service = specs.services.get('demo')!;
+    const problems = (planName: string, input: Record<string, string>): string[] => {
+      const plan = specs.plans.get(planName)!;
+      const checked = resolveParameters(plan, input);
+      return [...checked.problems, ...locationProblems(service, plan, checked.resolved)].map((p) => `${p.parameter} ${p.message}`);
+    };
     const base = { SNAPSHOT_NAME: 's', AZURE_STORAGE_ACCOUNT: 'a', CONTAINER_NAME: 'c' };
-    assert.deepEqual(resolveParameters(plan, { ...base, AZURE_STORAGE_KEY: 'k' }).problems, []);
-    assert.deepEqual(resolveParameters(plan, { ...base, CLIENT_ID: 'i', TENANT_ID: 't', CLIENT_SECRET: 's' }).problems, []);
-    const { problems } = resolveParameters(plan, { ...base, CLIENT_ID: 'i' });
+    assert.deepEqual(problems('backup-azure', { ...base, AZURE_STORAGE_KEY: 'k' }), []);
+    assert.deepEqual(problems('backup-azure', { ...base, CLIENT_ID: 'i', TENANT_ID: 't', CLIENT_SECRET: 's' }), []);
+    assert.deepEqual(problems('backup-azure', base), [], 'no credentials: DefaultAzureCredential');
+    assert.deepEqual(problems('backup-azure', { ...base, CLIENT_ID: 'i' }), [
+      'TENANT_ID is needed with CLIENT_ID: give CLIENT_ID, TENANT_ID, CLIENT_SECRET together, or none of them for the default credential chain',
+      'CLIENT_SECRET is needed with CLIENT_ID: give CLIENT_ID, TENANT_ID, CLIENT_SECRET together, or none of them for the default credential chain',
+    ]);
+    assert.deepEqual(problems('restore-s3', { SNAPSHOT_NAME: 's', S3_BUCKET_NAME: 'b', AWS_REGION: 'r' }), [], 'no keys: the AWS default chain');
+    assert.deepEqual(problems('restore-s3', { SNAPSHOT_NAME: 's', S3_BUCKET_NAME: 'b', AWS_REGION: 'r', AWS_ACCESS_KEY_ID: 'AKIA' }), [
+      'AWS_SECRET_ACCESS_KEY is needed with AWS_ACCESS_KEY_ID: give AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY together, or none of them for the default credential chain',
+    ]);
+    assert.deepEqual(problems('backup-s3', { SNAPSHOT_NAME: 's' }), [
+      'LOCATION is needed: give LOCATION, or S3_BUCKET_NAME + AWS_REGION',
+      'S3_BUCKET_NAME is needed: give LOCATION, or S3_BUCKET_NAME + AWS_REGION',
+      'AWS_REGION is needed: give LOCATION, or S3_BUCKET_NAME + AWS_REGION',
+    ]);
+  });
+});
+
+describe('locations in a service', () => {
+  const withLocations = (locations: string): string => `${SERVICE}locations:\n${locations}`;
+
+  it('are read with where they are and the variables their credentials come from, never a secret', () => {
+    const dirs = setup({
+      'services/svc.yml': withLocations(`  primary:
+    storage: s3
+    bucket: backups
+    region: eu-west-1
+    endpoint: http://127.0.0.1:9000
+    prefix: /prod/svc/
+    credentials: { accessKeyIdEnv: KEY_ID, secretAccessKeyEnv: SECRET }
+  offsite:
+    storage: azure
+    account: acct
+    container: dr
+  local:
+    storage: fs
+    path: backups
+`),
+      'plans/good.yml': PLAN,
+    });
+    const specs = loadSpecs(dirs.services, dirs.plans, builtinTaskNames());
+    assert.deepEqual(specs.problems, []);
+    const locations = specs.services.get('svc')?.locations ?? {};
+    assert.deepEqual(Object.keys(locations), ['primary', 'offsite', 'local']);
     assert.deepEqual(
-      problems.map((p) => `${p.parameter} ${p.message}`),
+      { ...locations['primary'], line: undefined },
+      { name: 'primary', storage: 's3', container: 'backups', prefix: 'prod/svc', endpoint: 'http://127.0.0.1:9000', region: 'eu-west-1', credentialsEnv: { AWS_ACCESS_KEY_ID: 'KEY_ID', AWS_SECRET_ACCESS_KEY: 'SECRET' }, line: undefined },
+    );
+    assert.deepEqual(locations['offsite']?.credentialsEnv, {}, 'none named: DefaultAzureCredential');
+    assert.equal(locations['local']?.container, join(dirs.services, 'backups'), 'relative paths resolve against the services directory');
+  });
+
+  it('report every problem with its line: missing fields, fields of another kind, partial credentials, secrets in place of variable names', () => {
+    assert.deepEqual(
+      problems({
+        'services/svc.yml': withLocations(`  primary:
+    storage: s3
+    bucket: backups
+    container: nope
+    credentials: { accessKeyIdEnv: KEY_ID }
+  Bad_Name:
+    storage: azure
+    account: a
+    container: c
+    credentials: { accountKeyEnv: 'Eby8vdM02x+/==', clientIdEnv: ID, tenantIdEnv: T, clientSecretEnv: S }
+  other:
+    storage: gcs
+  dots:
+    storage: fs
+    path: /b
+    prefix: a/../b
+`),
+      }),
       [
-        'AZURE_STORAGE_KEY is needed: give AZURE_STORAGE_KEY, or CLIENT_ID + TENANT_ID + CLIENT_SECRET',
-        'TENANT_ID is needed: give AZURE_STORAGE_KEY, or CLIENT_ID + TENANT_ID + CLIENT_SECRET',
-        'CLIENT_SECRET is needed: give AZURE_STORAGE_KEY, or CLIENT_ID + TENANT_ID + CLIENT_SECRET',
+        'services/svc.yml:11: location primary (s3) needs region',
+        'services/svc.yml:13: location primary: s3 takes no container (it takes bucket, region, endpoint, prefix, credentials)',
+        'services/svc.yml:14: location primary: an access key needs accessKeyIdEnv, secretAccessKeyEnv together (only accessKeyIdEnv given)',
+        'services/svc.yml:19: locations.Bad_Name.credentials.accountKeyEnv: must be the name of an environment variable',
+        'services/svc.yml:21: locations.other.storage: must be s3, azure or fs',
+        "services/svc.yml:25: location dots: prefix 'a/../b' has an empty, '.' or '..' segment",
+      ],
+      'every problem at once, the malformed locations aside',
+    );
+    assert.deepEqual(
+      problems({
+        'services/svc.yml': withLocations(`  primary:
+    storage: s3
+    bucket: backups
+    container: nope
+    credentials: { accessKeyIdEnv: KEY_ID }
+  Bad_Name:
+    storage: azure
+    account: a
+    container: c
+    credentials: { accountKeyEnv: KEY, clientIdEnv: ID, tenantIdEnv: T, clientSecretEnv: S }
+  dots:
+    storage: fs
+    path: /b
+    prefix: a/../b
+    credentials: { accountKeyEnv: KEY }
+`),
+      }),
+      [
+        'services/svc.yml:11: location primary (s3) needs region',
+        'services/svc.yml:13: location primary: s3 takes no container (it takes bucket, region, endpoint, prefix, credentials)',
+        'services/svc.yml:14: location primary: an access key needs accessKeyIdEnv, secretAccessKeyEnv together (only accessKeyIdEnv given)',
+        "services/svc.yml:16: location name 'Bad_Name' must be lower-case letters, digits and dashes",
+        "services/svc.yml:19: location Bad_Name: give accountKeyEnv or the service principal's variables, not both",
+        "services/svc.yml:23: location dots: prefix 'a/../b' has an empty, '.' or '..' segment",
+        'services/svc.yml:24: location dots: fs takes no credentials (it takes path, prefix)',
+        'services/svc.yml:24: location dots: fs credentials take nothing, not accountKeyEnv',
       ],
     );
   });

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { execFile, spawn } from 'node:child_process';
-import { cpSync, existsSync, readdirSync, rmSync } from 'node:fs';
+import { cpSync, existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import type { PlanInfo } from '../../src/api/index.js';
@@ -23,6 +23,14 @@ describe('npm run demo', () => {
   it('starts a working stack with sample data, S3 and Azure, and what it prints backs up and restores', async () => {
     const root = tempDir();
     cpSync(join(repo, 'services'), join(root, 'services'), { recursive: true });
+    // The demo's emulators listen where its locations say: on free ports here, as a user whose
+    // 4568 or 10000 is taken would set them.
+    const demoYaml = join(root, 'services', 'demo.yml');
+    const [s3Port, azurePort] = [await freePort(), await freePort()];
+    const declared = readFileSync(demoYaml, 'utf8');
+    assert.match(declared, /endpoint: http:\/\/127\.0\.0\.1:4568\n/);
+    assert.match(declared, /endpoint: http:\/\/127\.0\.0\.1:10000\/devstoreaccount1\n/);
+    writeFileSync(demoYaml, declared.replace('127.0.0.1:4568', `127.0.0.1:${s3Port}`).replace('127.0.0.1:10000', `127.0.0.1:${azurePort}`));
     const port = await freePort();
     const child = spawn(process.execPath, ['--import', 'tsx', join(repo, 'scripts/demo.ts')], {
       cwd: repo,
@@ -39,6 +47,11 @@ describe('npm run demo', () => {
       assert.match(output, new RegExp(`dashboard: +${base.replace(/\./g, '\\.')}/\n`));
       assert.match(await (await fetch(`${base}/`)).text(), /<title>drplan<\/title>/);
       assert.match(output, new RegExp(`npx drplan plan status backup-s3 --url ${base.replace(/\./g, '\\.')}`));
+      assert.match(output, new RegExp(`S3: +http://127\\.0\\.0\\.1:${s3Port}, bucket drplan-demo .*: location local-s3\n`));
+      // The printed commands name the snapshot and the location, and hold no credential.
+      assert.match(output, /npx drplan plan start backup-s3 -p SNAPSHOT_NAME=demo-1 -p LOCATION=local-s3 --wait/);
+      assert.match(output, /npx drplan plan start restore-azure -p SNAPSHOT_NAME=demo-azure-1 -p LOCATION=local-azure -p RESTORE_POLICY=force --wait/);
+      assert.doesNotMatch(output, /S3RVER|Eby8vdM02x/);
       const plans = (await (await fetch(`${base}/v1/plans`)).json()) as string[];
       assert.deepEqual(plans.sort(), ['backup-azure', 'backup-s3', 'restore-azure', 'restore-s3']);
       for (let i = 0; i < 3; i += 1) {

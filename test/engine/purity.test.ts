@@ -21,6 +21,7 @@ describe('the engine', () => {
       name: 'duo',
       pods: { node: { count: 2, dataDir: '/d/node-{{POD_INDEX}}', snapshot: 'hardlink' }, zk: { count: 1, dataDir: '/d/zk-{{POD_INDEX}}', snapshot: 'copy' } },
       hooks: {},
+      locations: {},
       file: 'duo.yml',
       dir: '/',
     };

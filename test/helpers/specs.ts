@@ -2,7 +2,7 @@ import type { PhaseSpec, PlanSpec, RunState, ServiceSpec, StepStatus } from '../
 import { createRun } from '../../src/engine/index.js';
 
 export function service(count = 3, hooks: ServiceSpec['hooks'] = {}): ServiceSpec {
-  return { name: 'demo', pods: { node: { count, dataDir: '/data/node-{{POD_INDEX}}', snapshot: 'hardlink' } }, hooks, file: 'demo.yml', dir: '/' };
+  return { name: 'demo', pods: { node: { count, dataDir: '/data/node-{{POD_INDEX}}', snapshot: 'hardlink' } }, hooks, locations: {}, file: 'demo.yml', dir: '/' };
 }
 
 export function phase(name: string, overrides: Partial<PhaseSpec> = {}): PhaseSpec {

@@ -5,13 +5,14 @@ import { Writable } from 'node:stream';
 import type { FastifyInstance } from 'fastify';
 import { Redis } from 'ioredis';
 import { buildApp, type PlanInfo } from '../../src/api/index.js';
-import { formatProblem, loadSpecs, plansForService, type Specs } from '../../src/config/index.js';
+import { formatProblem, loadSpecs, type Specs } from '../../src/config/index.js';
 import { dataDirOf } from '../../src/engine/index.js';
 import { createProducer } from '../../src/jobs/index.js';
 import { createCoordinator, PlanRuns, RunStore, type Catalog, type Coordinator } from '../../src/runs/index.js';
 import { createLogger, createSecretBox } from '../../src/shared/index.js';
-import { builtinTaskNames, DEFAULT_TASK_SETTINGS, inheritedEnvironment, restoreTaskOf, type TaskSettings } from '../../src/tasks/index.js';
+import { builtinTaskNames, DEFAULT_TASK_SETTINGS, inheritedEnvironment, type TaskSettings } from '../../src/tasks/index.js';
 import { createAgent, type Agent, type NodeRef } from '../../src/workers/index.js';
+import { catalogOf } from '../../src/main/runtime.js';
 import { tempDir } from './tmp.js';
 import { waitFor } from './wait.js';
 
@@ -27,6 +28,8 @@ export interface StackOptions {
   agents?: boolean;
   /** Agent settings over the defaults (storage timeouts, settle time). */
   settings?: Partial<TaskSettings>;
+  /** The environment of the API and the agents (location credentials). @defaultValue process.env */
+  environment?: Record<string, string | undefined>;
 }
 
 let stacks = 0;
@@ -54,7 +57,7 @@ export async function startStack(options: StackOptions) {
   const prefix = `t${process.pid}x${++stacks}`;
   const redis = new Redis(options.redisUrl, { maxRetriesPerRequest: null });
   const store = new RunStore({ redis, prefix, secretBox: createSecretBox(options.secretKey ?? null), logger });
-  const catalog: Catalog = { service: (name) => specs.services.get(name), plans: (service) => plansForService(specs, service), restoreTask: restoreTaskOf };
+  const catalog: Catalog = catalogOf(specs, options.environment ?? process.env);
   const defaultService = specs.services.size === 1 ? ([...specs.services.keys()][0] ?? null) : null;
   const app: FastifyInstance = await buildApp({
     planRuns: new PlanRuns(store, catalog),
@@ -95,7 +98,7 @@ export async function startStack(options: StackOptions) {
       logger,
       heartbeatMs: 100,
       lockMs: 2000,
-      settings: { ...DEFAULT_TASK_SETTINGS, hookEnv: inheritedEnvironment(process.env), ...options.settings },
+      settings: { ...DEFAULT_TASK_SETTINGS, hookEnv: inheritedEnvironment(process.env), environment: options.environment ?? process.env, ...options.settings },
     });
     agents.push(agent);
     return agent;

@@ -12,7 +12,7 @@ const s3: StorageUnderTest = {
     const secret = 'wJalrXUtnFEMI-K7MDENG-bPxRfiCYzzzSECRET';
     return {
       parameters: server.parameters,
-      store: () => createS3Store({ bucket: server.bucket, region: 'us-east-1', endpoint: server.endpoint, accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' }),
+      store: () => createS3Store({ bucket: server.bucket, region: 'us-east-1', endpoint: server.endpoint, credentials: { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' } }),
       url: 's3://backups',
       locationParameters: { S3_BUCKET_NAME: 'backups', AWS_REGION: 'us-east-1', S3_ENDPOINT_URL: server.endpoint },
       // s3rver checks the access key id only; both are secret parameters and must never show.

@@ -18,7 +18,12 @@ describe('Azure authentication from plan parameters', () => {
     assert.equal(azureAuth({ CLIENT_ID: 'c', TENANT_ID: 't', CLIENT_SECRET: 's', AZURE_STORAGE_KEY: '' }).kind, 'servicePrincipal', 'an empty key is no key');
   });
 
-  it('says what is needed when neither is complete', () => {
-    assert.throws(() => azureAuth({ CLIENT_ID: 'c', TENANT_ID: 't' }), /Azure needs AZURE_STORAGE_KEY, or CLIENT_ID, TENANT_ID and CLIENT_SECRET/);
+  it('says what is missing from a service principal given in part', () => {
+    assert.throws(() => azureAuth({ CLIENT_ID: 'c', TENANT_ID: 't' }), /^AppError: an Azure service principal needs CLIENT_ID, TENANT_ID, CLIENT_SECRET together: CLIENT_SECRET missing$/);
+  });
+
+  it('without a key or a service principal, uses DefaultAzureCredential', () => {
+    assert.deepEqual(azureAuth({}), { kind: 'default' });
+    assert.deepEqual(azureAuth({ AZURE_STORAGE_KEY: '', CLIENT_ID: '' }), { kind: 'default' });
   });
 });

@@ -38,14 +38,14 @@ function fsSubject(): Subject {
 function s3Subject(): Subject {
   let s3: S3Server;
   const make = (overrides: Partial<Parameters<typeof createS3Store>[0]> = {}): BlobStore =>
-    createS3Store({ bucket: s3.bucket, region: 'us-east-1', endpoint: s3.endpoint, accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER', partSizeMb: 5, queueSize: 2, ...overrides });
+    createS3Store({ bucket: s3.bucket, region: 'us-east-1', endpoint: s3.endpoint, credentials: { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' }, partSizeMb: 5, queueSize: 2, ...overrides });
   return {
     name: 'S3 (s3rver)',
     start: async () => void (s3 = await startS3(['backups'])),
     stop: () => s3.stop(),
     store: () => make(),
     // s3rver checks the access key id (it does not verify signatures).
-    wrongCredentials: { store: () => make({ accessKeyId: 'AKIAWRONG', secretAccessKey: SECRET }), secret: SECRET, message: /^S3 refused the credentials for backups\/.* \((InvalidAccessKeyId|HTTP 403)\): check AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY/ },
+    wrongCredentials: { store: () => make({ credentials: { accessKeyId: 'AKIAWRONG', secretAccessKey: SECRET } }), secret: SECRET, message: /^S3 refused the credentials for backups\/.* \((InvalidAccessKeyId|HTTP 403)\): check AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY/ },
     missingLocation: { store: () => make({ bucket: 'no-such-bucket' }), message: /^bucket no-such-bucket does not exist at http:\/\/127\.0\.0\.1:\d+$/ },
     pending: () => s3.pendingUploads(),
   };
@@ -324,7 +324,7 @@ interface HangSubject {
 function s3HangSubject(): HangSubject {
   let s3: S3Server;
   const make = (endpoint: string, timeoutMs: number): BlobStore =>
-    createS3Store({ bucket: 'backups', region: 'us-east-1', endpoint, accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER', timeoutMs });
+    createS3Store({ bucket: 'backups', region: 'us-east-1', endpoint, credentials: { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' }, timeoutMs });
   return { name: 'S3', start: async () => void (s3 = await startS3(['backups'])), stop: () => s3.stop(), endpoint: () => s3.endpoint, through: make, silent: make };
 }
 
