@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import type { PlanInfo } from '../api/index.js';
 import { AppError } from '../shared/index.js';
@@ -55,15 +56,47 @@ export function failure(response: Response): AppError {
   return new AppError('BAD_REQUEST', `HTTP ${response.status}: ${typeof body === 'string' ? body : JSON.stringify(body)}`);
 }
 
-/** Parses repeated `-p KEY=VALUE`; the value may contain '='. */
-export function parseParams(values: string[]): Record<string, string> {
+const KEY = /^[A-Za-z_][A-Za-z0-9_]*$/;
+
+/** One `KEY=VALUE`, or `KEY` alone for the value of the environment variable KEY (as `docker run -e KEY` takes it). */
+function parameter(item: string, env: Readonly<Record<string, string | undefined>>, where: string): [string, string] {
+  const at = item.indexOf('=');
+  const key = at < 0 ? item : item.slice(0, at);
+  if (!KEY.test(key)) throw new AppError('BAD_REQUEST', `${where}: expected KEY=VALUE or KEY, with KEY of letters, digits and underscores`);
+  if (at >= 0) return [key, item.slice(at + 1)];
+  const value = env[key];
+  if (value === undefined) throw new AppError('BAD_REQUEST', `${where}: the environment variable ${key} is not set`);
+  return [key, value];
+}
+
+/**
+ * The parameters of `--params-file FILE`s (`KEY=VALUE` lines; `KEY` alone, blank lines and `#`
+ * comments as in an env file), then of repeated `-p KEY=VALUE` or `-p KEY`, later ones winning.
+ * The value may contain '='; nothing is unquoted or expanded.
+ */
+export function parseParams(values: string[], env: Readonly<Record<string, string | undefined>> = {}, files: Array<{ name: string; text: string }> = []): Record<string, string> {
   const out: Record<string, string> = {};
+  for (const file of files) {
+    file.text.split(/\r?\n/).forEach((line, index) => {
+      const trimmed = line.replace(/^\s+/, '');
+      if (trimmed === '' || trimmed.startsWith('#')) return;
+      const [key, value] = parameter(trimmed.replace(/\s+$/, ''), env, `${file.name}:${index + 1}`);
+      out[key] = value;
+    });
+  }
   for (const item of values) {
-    const at = item.indexOf('=');
-    if (at <= 0) throw new AppError('BAD_REQUEST', `-p ${item}: expected KEY=VALUE`);
-    out[item.slice(0, at)] = item.slice(at + 1);
+    const [key, value] = parameter(item, env, `-p ${item.includes('=') ? `${item.slice(0, item.indexOf('='))}=…` : item}`);
+    out[key] = value;
   }
   return out;
+}
+
+function readParamsFile(name: string): string {
+  try {
+    return readFileSync(name, 'utf8');
+  } catch (error) {
+    throw new AppError('BAD_REQUEST', `--params-file ${name}: ${(error as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (error as Error).message}`);
+  }
 }
 
 const query = (entries: Record<string, string | undefined>): string => {
@@ -166,13 +199,15 @@ export function addPlanCommands(program: Command, io: PlanIo, defaults: ApiDefau
       .command('start')
       .description('start a run with parameters')
       .argument('<plan>')
-      .option('-p, --params <KEY=VALUE>', 'a parameter (repeat)', (value: string, previous: string[]) => [...previous, value], [] as string[])
+      .option('-p, --params <KEY=VALUE>', 'a parameter (repeat); -p KEY takes the value of the environment variable KEY', (value: string, previous: string[]) => [...previous, value], [] as string[])
+      .option('--params-file <FILE>', 'KEY=VALUE lines, so that secrets stay off the command line (repeat; -p wins)', (value: string, previous: string[]) => [...previous, value], [] as string[])
       .option('--wait', 'follow the run; exit 0 when it is COMPLETE, 1 on ERROR or when it is stopped (for cron and scripts)')
       .option('--interval <seconds>', 'seconds between polls with --wait', '1')
       .option('--timeout <seconds>', 'with --wait, give up after this long (exit 124; the run goes on)')
-      .action(async (planName: string, o: FollowFlags & { params: string[]; wait?: boolean }, command: Command) => {
+      .action(async (planName: string, o: FollowFlags & { params: string[]; paramsFile: string[]; wait?: boolean }, command: Command) => {
         const { client: c, opts } = client(command);
-        const response = await c.request('POST', c.plansPath(`/${encodeURIComponent(planName)}/start`), parseParams(o.params));
+        const files = o.paramsFile.map((name) => ({ name, text: readParamsFile(name) }));
+        const response = await c.request('POST', c.plansPath(`/${encodeURIComponent(planName)}/start`), parseParams(o.params, process.env, files));
         if (response.status !== 200) throw failure(response);
         const started = response.body as { message: string; runId: string };
         if (o.wait !== true) return json(started);
