@@ -6,6 +6,7 @@ import { pino } from 'pino';
 import { dataDirOf, type LocationSpec, type ServiceSpec } from '../src/engine/index.js';
 import { closeOnSignals, startAgent, startApi, startCoordinator } from '../src/main/processes.js';
 import { createRuntime, localNodes } from '../src/main/runtime.js';
+import { withSecretKey } from '../src/main/secret-key.js';
 import { writeDataset } from './lib/dataset.js';
 import { AZURITE_KEY, freePort, hasRedisServer, REDIS_INSTALL_HELP, requirePort, startAzuriteBlob, startRedisServer, startS3rver } from './lib/services.js';
 
@@ -41,7 +42,8 @@ async function main(): Promise<void> {
   mkdirSync(varDir, { recursive: true });
   const logFile = join(varDir, 'drplan.log');
   for (const [name, value] of Object.entries(DEMO_CREDENTIALS)) process.env[name] ??= value;
-  const env = { ...process.env, REDIS_URL: redisUrl, PORT: String(port), HOST: '127.0.0.1' };
+  // A key of its own in var/, so that a failed or stopped run can be restarted with its secrets.
+  const { env } = withSecretKey({ ...process.env, REDIS_URL: redisUrl, PORT: String(port), HOST: '127.0.0.1' });
   const runtime = await createRuntime(env, { logDestination: pino.destination({ dest: logFile, sync: false }) });
 
   const service = runtime.specs.services.get('demo');

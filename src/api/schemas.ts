@@ -58,6 +58,7 @@ export const PlanSchema = Type.Object(
     errors: Type.Array(Type.String()),
     progress: Type.Object({ bytesDone: Type.Number(), bytesTotal: Nullable(Type.Number()) }),
     phases: Type.Array(Type.Ref(PhaseSchema)),
+    rerunBlocked: Type.Optional(Nullable(Type.String({ description: 'why the run cannot run again (restart, or resume after a stop): its secret parameters were discarded; null when it can' }))),
   },
   { $id: 'Plan' },
 );

@@ -47,6 +47,8 @@ export interface PlanTree {
   errors: string[];
   progress: { bytesDone: number; bytesTotal: number | null };
   phases: PhaseTree[];
+  /** Why this run cannot run again (restart, resume after a stop), or null when it can. */
+  rerunBlocked?: string | null;
 }
 
 /**

@@ -7,6 +7,7 @@ import { closeOnSignals, startAgent, startApi, startCoordinator, type Part } fro
 import { createRuntime, localNodes, parseNode } from './runtime.js';
 import { addSnapshotCommands } from './snapshot-commands.js';
 import { validate } from './validate.js';
+import { withSecretKey } from './secret-key.js';
 
 export interface Io {
   out: (text: string) => void;
@@ -56,7 +57,9 @@ export function buildProgram(env: NodeJS.ProcessEnv = process.env, io: Io = stdi
     .description('API, dashboard, coordinator and an agent for every node whose data directory is on this host')
     .action(() => {
       assertSafeListen(loadConfig(env));
-      return runParts(env, async (runtime) => {
+      const keyed = withSecretKey(env);
+      return runParts(keyed.env, async (runtime) => {
+        if (keyed.generated !== null) runtime.logger.info({ file: keyed.generated }, 'DRPLAN_SECRET_KEY is not set: secret parameters are sealed with the key kept in the state directory');
         const nodes = localNodes(runtime.specs.services.values());
         const coordinator = await startCoordinator(runtime);
         const agent = startAgent(runtime, nodes);

@@ -102,7 +102,7 @@ export class PlanRuns {
     const runId = await this.store.latestRunId(service.name, plan.name);
     const view = runId === null ? null : await this.store.view(runId);
     if (view === null) return planTree(this.preview(service, plan), {}, null);
-    return planTree(view.run, view.live);
+    return { ...planTree(view.run, view.live), rerunBlocked: await this.store.rerunBlocked(view.run) };
   }
 
   /**

@@ -221,8 +221,11 @@ describe('REST API without DRPLAN_SECRET_KEY', () => {
     const runId = started.json<{ runId: string }>().runId;
     const key = `${stack.prefix}:_run:${runId}:secrets`;
     assert.equal(await stack.redis.exists(key), 1, 'kept while the run needs it');
+    assert.equal((await stack.status('long')).body.rerunBlocked, null, 'an active run can be restarted');
     assert.equal((await stack.post('long', 'stop')).statusCode, 200);
     assert.equal(await stack.redis.exists(key), 0, 'dropped when it ends');
+    // The tree says so, for the dashboard to switch off what cannot work.
+    assert.equal((await stack.status('long')).body.rerunBlocked, `the secret parameters of run ${runId} were discarded when it ended (set DRPLAN_SECRET_KEY to keep them, sealed); start the plan again`);
     for (const operation of ['continue', 'restart']) {
       const response = await stack.post('long', operation);
       assert.equal(response.statusCode, 409, operation);

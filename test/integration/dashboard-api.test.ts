@@ -99,5 +99,6 @@ describe('what the dashboard needs from the API', () => {
     const stopped = await stack.waitPlan('long', 'stopped', (t) => t.phases[0]!.steps.every((s) => s.status === 'PENDING'));
     assert.equal(stopped.active, false);
     assert.notEqual(stopped.runId, null);
+    assert.equal(stopped.rerunBlocked, null, 'with DRPLAN_SECRET_KEY the sealed secrets outlive the stop');
   });
 });

@@ -10,7 +10,7 @@ import { badge, h, progressBar, time } from './dom.js';
  * @typedef {{ id: string, name: string, status: string, strategy: string, steps: Step[] }} Phase
  * @typedef {{ name: string, service: string, runId: string | null, status: string, active: boolean, interrupted: boolean, strategy: string,
  *   parameters: Record<string, string>, startedAt: string | null, finishedAt: string | null, errors: string[],
- *   progress: { bytesDone: number, bytesTotal: number | null }, phases: Phase[] }} Plan
+ *   progress: { bytesDone: number, bytesTotal: number | null }, phases: Phase[], rerunBlocked?: string | null }} Plan
  * @typedef {{ phase?: string, step?: string }} Target
  * @typedef {(operation: string, target: Target, label: string, confirm?: string) => void} Act
  */
@@ -18,6 +18,11 @@ import { badge, h, progressBar, time } from './dom.js';
 /** @param {string} label @param {() => void} onclick @param {boolean} enabled @param {string} [title] @param {string} [kind] */
 function button(label, onclick, enabled, title, kind) {
   return h('button', { type: 'button', class: kind, title, disabled: !enabled, onclick }, label);
+}
+
+/** Why an ended run cannot run again (its secrets are gone), or null. @param {Plan} plan @returns {string | null} */
+function rerunBlocked(plan) {
+  return plan.active ? null : plan.rerunBlocked ?? null;
 }
 
 /** What the run is doing, in a word. @param {Plan} plan */
@@ -31,6 +36,7 @@ function runState(plan) {
 /** @param {Plan} plan @param {Act} act @param {() => void} toggleStart @param {boolean} startOpen */
 export function planHead(plan, act, toggleStart, startOpen) {
   const ran = plan.runId !== null;
+  const blocked = rerunBlocked(plan);
   const meta = ran ? [`run ${plan.runId}`, `started ${time(plan.startedAt)}`, runState(plan)] : ['never run'];
   if (ran && plan.finishedAt !== null) meta.push(`finished ${time(plan.finishedAt)}`);
   return h(
@@ -43,10 +49,11 @@ export function planHead(plan, act, toggleStart, startOpen) {
       { class: 'actions' },
       button(startOpen ? 'Hide start form' : 'Start…', toggleStart, startOpen || !plan.active, plan.active ? 'a run of this plan is active' : undefined, 'primary'),
       button('Pause', () => act('interrupt', {}, 'pause'), plan.active && !plan.interrupted),
-      button('Resume', () => act('continue', {}, 'resume'), ran && plan.interrupted, plan.active ? undefined : 'a stopped plan resumes from the start'),
+      button('Resume', () => act('continue', {}, 'resume'), ran && plan.interrupted && blocked === null, blocked ?? (plan.active ? undefined : 'a stopped plan resumes from the start')),
       button('Stop', () => act('stop', {}, 'stop', `Stop ${plan.name}? Running transfers are cancelled and every step goes back to PENDING.`), plan.active, undefined, 'danger'),
-      button('Restart', () => act('restart', {}, 'restart', undefined), ran && !plan.active, 'run the whole plan again with its stored parameters'),
+      button('Restart', () => act('restart', {}, 'restart', undefined), ran && !plan.active && blocked === null, blocked ?? 'run the whole plan again with its stored parameters'),
     ),
+    blocked === null ? null : h('p', { class: 'notice' }, `Restart and resume are off: ${blocked}.`),
   );
 }
 
@@ -98,7 +105,8 @@ function phaseView(plan, phase, act, ran, memo) {
   const paused = phase.status === 'WAITING';
   const done = phase.status === 'COMPLETE';
   const target = { phase: phase.id };
-  const head = memo.get(`phase:${phase.id}`, [phase.status, plan.active, ran], () =>
+  const blocked = rerunBlocked(plan);
+  const head = memo.get(`phase:${phase.id}`, [phase.status, plan.active, ran, blocked], () =>
     h(
       'div',
       { class: 'phase-head' },
@@ -107,8 +115,8 @@ function phaseView(plan, phase, act, ran, memo) {
         'div',
         { class: 'actions small' },
         button('Pause', () => act('interrupt', target, `pause ${phase.name}`), plan.active && !paused && !done),
-        button('Resume', () => act('continue', target, `resume ${phase.name}`), ran && paused),
-        button('Restart', () => act('restart', target, `restart ${phase.name}`), ran),
+        button('Resume', () => act('continue', target, `resume ${phase.name}`), ran && paused && blocked === null, blocked ?? undefined),
+        button('Restart', () => act('restart', target, `restart ${phase.name}`), ran && blocked === null, blocked ?? undefined),
         button('Force complete', () => act('forceComplete', target, `force-complete ${phase.name}`, `Mark phase ${phase.name} COMPLETE? Its steps will not run; what runs is cancelled.`), ran && !done, undefined, 'danger'),
       ),
     ),
@@ -121,13 +129,13 @@ function phaseView(plan, phase, act, ran, memo) {
       'table',
       { class: 'steps' },
       h('thead', {}, h('tr', {}, ['Step', 'Status', 'Attempts', 'Progress', 'Message', ''].map((t) => h('th', {}, t)))),
-      h('tbody', {}, phase.steps.map((step) => memo.get(`step:${step.id}`, [step, ran], () => stepRow(phase, step, act, ran)))),
+      h('tbody', {}, phase.steps.map((step) => memo.get(`step:${step.id}`, [step, ran, blocked], () => stepRow(phase, step, act, ran, blocked)))),
     ),
   );
 }
 
-/** @param {Phase} phase @param {Step} step @param {Act} act @param {boolean} ran */
-function stepRow(phase, step, act, ran) {
+/** @param {Phase} phase @param {Step} step @param {Act} act @param {boolean} ran @param {string | null} blocked */
+function stepRow(phase, step, act, ran, blocked) {
   const target = { phase: phase.id, step: step.id };
   const when = step.status === 'DELAYED' && step.retryAt !== null ? h('div', { class: 'retry' }, `retry at ${time(step.retryAt)}`) : null;
   return h(
@@ -141,7 +149,7 @@ function stepRow(phase, step, act, ran) {
     h(
       'td',
       { class: 'actions small' },
-      button('Restart', () => act('restart', target, `restart ${step.name}`), ran),
+      button('Restart', () => act('restart', target, `restart ${step.name}`), ran && blocked === null, blocked ?? undefined),
       button('Force complete', () => act('forceComplete', target, `force-complete ${step.name}`, `Mark ${step.name} COMPLETE without running it? If it runs, it is cancelled.`), ran && step.status !== 'COMPLETE', undefined, 'danger'),
     ),
   );
