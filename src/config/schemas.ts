@@ -26,6 +26,7 @@ export const PhaseSchema = Type.Object(
     strategy: Type.Optional(Type.String(STRATEGY)),
     pod: Type.Optional(Type.String({ pattern: '^(\\*|[a-z0-9]([a-z0-9-]*[a-z0-9])?)$', errorMessage: "must be a pod's name, or '*' for every pod" })),
     task: Type.String(NAME),
+    nodes: Type.Optional(Type.String({ description: "only these nodes: '1', 'node-1,zk-0' or a '{{PARAMETER}}'; empty: every node" })),
     optional: Type.Optional(Type.Boolean()),
     finally: Type.Optional(Type.Boolean()),
   },

@@ -237,6 +237,14 @@ function toPlan(yaml: YamlFile, doc: PlanDocument, builtins: ReadonlySet<string>
     if (seen.has(phase.name)) yaml.problem(['phases', index, 'name'], `phase name '${phase.name}' is used twice`);
     seen.add(phase.name);
     checkStrategy(phase.strategy ?? 'serial', ['phases', index, 'strategy']);
+    if (phase.nodes !== undefined) {
+      if (phase.pod === undefined) yaml.problem(['phases', index, 'nodes'], 'nodes: selects instances of a pod; the phase walks none (give pod:)');
+      for (const name of templateNames(phase.nodes)) {
+        const spec = own(parameters, name);
+        if (spec === undefined) yaml.problem(['phases', index, 'nodes'], `{{${name}}} is not a declared parameter`);
+        else if (spec.secret) yaml.problem(['phases', index, 'nodes'], `{{${name}}} is secret and cannot select nodes`);
+      }
+    }
     if (phase.optional === true && builtins.has(phase.task)) yaml.problem(['phases', index, 'optional'], `built-in task '${phase.task}' cannot be optional`);
   });
   (doc.requireOneOf ?? []).forEach((group, i) =>
@@ -259,6 +267,7 @@ function toPlan(yaml: YamlFile, doc: PlanDocument, builtins: ReadonlySet<string>
       strategy: phase.strategy ?? 'serial',
       ...(phase.pod === undefined ? {} : { pod: phase.pod }),
       task: phase.task,
+      ...(phase.nodes === undefined ? {} : { nodes: phase.nodes }),
       optional: phase.optional ?? false,
       finally: phase.finally ?? false,
       line: yaml.lineOf(['phases', index]),

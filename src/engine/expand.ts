@@ -1,6 +1,7 @@
 import { own } from '../shared/index.js';
 import { renderTemplate, type ResolvedParameters } from './parameters.js';
-import { phaseInstances, phasesFor } from './tasks.js';
+import { selectedInstances } from './nodes.js';
+import { phasesFor } from './tasks.js';
 import type { PhaseState, PlanSpec, RunState, ServiceSpec, StepState, Strategy } from './types.js';
 import { STRATEGIES } from './types.js';
 
@@ -52,7 +53,7 @@ export function newStep(id: string, name: string, task: string, pod: string | nu
 export function createRun(plan: PlanSpec, service: ServiceSpec, parameters: ResolvedParameters, options: CreateRunOptions): RunState {
   const lenient = options.lenient ?? false;
   const phases: PhaseState[] = phasesFor(plan, service).map((spec) => {
-    const instances = phaseInstances(spec, service);
+    const instances = selectedInstances(spec, service, parameters.values);
     const steps =
       instances === null
         ? [newStep(options.newId(), stepName(spec.task, null, null, service.name), spec.task, null, null)]

@@ -30,3 +30,4 @@ export {
   type Target,
 } from './operations.js';
 export { planTree, maskedParameters, type PlanTree, type PhaseTree, type StepTree, type LiveProgress } from './tree.js';
+export { selectedInstances, nodeSelectionProblems } from './nodes.js';

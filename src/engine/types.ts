@@ -22,6 +22,11 @@ export interface PhaseSpec {
   /** The pod whose instances each get a step, `*` for every pod; absent: one service-wide step. */
   pod?: string;
   task: string;
+  /**
+   * Only these instances of the pod: a comma list of `<index>` (that instance of every pod the
+   * phase walks) or `<pod>-<index>`, `{{PARAM}}` allowed; empty or absent: every instance.
+   */
+  nodes?: string;
   /** Skip the phase for services that do not declare the hook it runs. */
   optional: boolean;
   /** Runs after the other phases finish, even when they ended in ERROR (cleanup). */

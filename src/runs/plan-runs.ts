@@ -4,6 +4,7 @@ import {
   createRun,
   forceCompleteRun,
   interruptRun,
+  nodeSelectionProblems,
   planTree,
   resolveParameters,
   restartRun,
@@ -112,7 +113,8 @@ export class PlanRuns {
   async start(serviceName: string, planName: string, input: Record<string, unknown>): Promise<RunState> {
     const plan = this.plan(serviceName, planName);
     const service = this.service(serviceName);
-    const checked = resolveParameters(plan, input);
+    const resolved = resolveParameters(plan, input);
+    const checked = { resolved: resolved.resolved, problems: [...resolved.problems, ...(resolved.problems.length === 0 ? nodeSelectionProblems(plan, service, resolved.resolved.values) : [])] };
     const prepared = this.catalog.prepare === undefined || checked.problems.length > 0 ? { resolved: checked.resolved, problems: [] } : await this.catalog.prepare(service, plan, checked.resolved);
     const problems = [...checked.problems, ...prepared.problems];
     if (problems.length > 0) {

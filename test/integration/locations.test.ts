@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
-import { rmSync } from 'node:fs';
+import { rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { ChildProcess } from 'node:child_process';
 import { writeDataset } from '../../scripts/lib/dataset.js';
@@ -114,6 +115,34 @@ describe('locations: a backup and a restore named by LOCATION, with the credenti
       assert.deepEqual(trees(), original, 'every node as it was backed up');
     });
   }
+
+  it('NODES=1 restores node-1 alone: node-0 and node-2, holding newer data, stay byte for byte as they are, and need no policy', async () => {
+    const original = trees();
+    assert.equal((await stack.start('backup-s3', { SNAPSHOT_NAME: 'one-node', LOCATION: 'primary' })).statusCode, 200);
+    assert.equal((await stack.finished('backup-s3', undefined, 60_000)).status, 'COMPLETE');
+    for (const i of [0, 2]) writeFileSync(join(stack.dataDir(i), 'newer.txt'), `written after the backup on node ${i}`);
+    const newer = trees();
+    rmSync(stack.dataDir(1), { recursive: true, force: true });
+    const restore = await stack.start('restore-s3', { SNAPSHOT_NAME: 'one-node', LOCATION: 'primary', NODES: '1' });
+    assert.equal(restore.statusCode, 200, restore.body);
+    const done = await stack.finished('restore-s3', undefined, 60_000);
+    assert.equal(done.status, 'COMPLETE', JSON.stringify(done.errors));
+    assert.deepEqual(done.phases.map((p) => [p.name, p.steps.map((step) => step.name)]), [
+      ['preflight', ['node-1:[preflight-restore-s3]']],
+      ['fetch-restore', ['node-1:[fetch-restore-s3]']],
+    ]);
+    assert.equal(done.parameters['NODES'], '1');
+    const after = trees();
+    assert.deepEqual(after[1], original[1], 'node-1 is back as it was backed up');
+    assert.deepEqual([after[0], after[2]], [newer[0], newer[2]], 'the other nodes were not touched');
+
+    const bad = await stack.start('restore-s3', { SNAPSHOT_NAME: 'one-node', LOCATION: 'primary', NODES: '1,7,zk-0' });
+    assert.equal(bad.statusCode, 400);
+    assert.deepEqual(bad.json<{ problems: Array<{ parameter: string; message: string }> }>().problems.map((p) => `${p.parameter} ${p.message}`), [
+      "NODES '7' is not a node of service svc (node-0, node-1, node-2)",
+      "NODES 'zk-0' is not a node of service svc (node-0, node-1, node-2)",
+    ]);
+  });
 
   it('a location without credentials uses the SDK default chain of the agent', async () => {
     assert.equal((await stack.start('backup-s3', { SNAPSHOT_NAME: 'chained', LOCATION: 'chain' })).statusCode, 200);
