@@ -67,7 +67,8 @@ describe('drplan plan … over HTTP', () => {
     assert.match(refused.err, /\n {2}- NAME 'Upper' does not match the pattern/);
     assert.match(refused.err, /\n {2}- LEVEL must be one of: low, high/);
     assert.match(refused.err, /\n {2}- PASSWORD is required/);
-    assert.equal((await cli('plan', 'start', 'strict', '-p', 'novalue')).err, 'Error: -p novalue: expected KEY=VALUE');
+    assert.equal((await cli('plan', 'start', 'strict', '-p', 'no-value')).err, 'Error: -p no-value: expected KEY=VALUE or KEY, with KEY of letters, digits and underscores');
+    assert.equal((await cli('plan', 'start', 'strict', '-p', 'DRPLAN_TEST_UNSET')).err, 'Error: -p DRPLAN_TEST_UNSET: the environment variable DRPLAN_TEST_UNSET is not set');
 
     assert.equal((await cli('plan', 'start', 'failing')).code, 0);
     await stack.waitPlan('failing', 'ERROR', (t) => t.status === 'ERROR');
