@@ -123,6 +123,30 @@ export const SnapshotSchema = Type.Object(
 );
 export type SnapshotInfo = Static<typeof SnapshotSchema>;
 
+export const SnapshotDetailSchema = Type.Object(
+  {
+    ...SnapshotSchema.properties,
+    manifest: Type.Unknown({ description: 'manifest.json as committed (format 2); null for entries recorded before manifests were kept' }),
+    chain: Type.Array(Type.String(), { description: 'the snapshots a restore of this one reads, from its full to itself' }),
+    dependents: Type.Array(Type.String(), { description: 'snapshots whose parent this one is' }),
+  },
+  { $id: 'SnapshotDetail' },
+);
+export type SnapshotDetailInfo = Static<typeof SnapshotDetailSchema>;
+
+export const RefreshResultSchema = Type.Object(
+  {
+    location: Type.String(),
+    snapshots: Type.Integer({ description: 'committed snapshots of the service the location holds' }),
+    added: Type.Array(Type.String()),
+    removed: Type.Array(Type.String(), { description: 'catalogue entries with no manifest behind them any more' }),
+    unreadable: Type.Array(Type.Object({ name: Type.String(), problem: Type.String() })),
+    incomplete: Type.Array(Type.String(), { description: 'snapshot directories without a manifest: backups that never committed' }),
+    error: Type.Optional(Type.String({ description: 'why the location could not be read; its entries were left as they were' })),
+  },
+  { $id: 'RefreshResult' },
+);
+
 export const ParameterSchema = Type.Object(
   {
     name: Type.String(),
@@ -158,6 +182,8 @@ export const SHARED_SCHEMAS = [
   MessageSchema,
   StartedSchema,
   SnapshotSchema,
+  SnapshotDetailSchema,
+  RefreshResultSchema,
   ParameterSchema,
   PlanParametersSchema,
 ];

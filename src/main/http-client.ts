@@ -22,8 +22,8 @@ export class DrplanClient {
   }
 
   /** `/v1/snapshots` or `/v1/service/<service>/snapshots`. */
-  snapshotsPath(): string {
-    return this.options.service === undefined ? '/v1/snapshots' : `/v1/service/${encodeURIComponent(this.options.service)}/snapshots`;
+  snapshotsPath(rest = ''): string {
+    return `${this.options.service === undefined ? '/v1/snapshots' : `/v1/service/${encodeURIComponent(this.options.service)}/snapshots`}${rest}`;
   }
 
   async request(method: 'GET' | 'POST', path: string, body?: unknown): Promise<Response> {

@@ -5,7 +5,7 @@ import { formatProblem, loadConfig, loadSpecs, plansForService, type Config, typ
 import { dataDirOf, type ServiceSpec } from '../engine/index.js';
 import { RunStore, type Catalog } from '../runs/index.js';
 import { AppError, createLogger, createSecretBox, own, type Logger, type LoggerOptions, type SecretBox } from '../shared/index.js';
-import { builtinTaskNames, prepareStart, restoreTaskOf } from '../tasks/index.js';
+import { builtinTaskNames, listLocation, namedLocation, prepareStart, restoreTaskOf } from '../tasks/index.js';
 import type { NodeRef } from '../workers/index.js';
 
 /** What every long-running process shares: config, YAML, logger, one Redis connection, the run store. */
@@ -91,6 +91,7 @@ export function catalogOf(specs: Specs, env: Readonly<Record<string, string | un
     plans: (service) => plansForService(specs, service),
     restoreTask: restoreTaskOf,
     prepare: (service, plan, resolved) => prepareStart(service, plan, resolved, { environment: env }),
+    listLocation: (service, name) => listLocation(service, namedLocation(service, name), env),
   };
 }
 

@@ -64,6 +64,11 @@ export class Repository {
     readonly prefix: string,
   ) {}
 
+  /** `s3://bucket/prefix`: how messages name the location. */
+  get where(): string {
+    return this.prefix === '' ? this.store.url : `${this.store.url}/${this.prefix}`;
+  }
+
   /** `s3://bucket/prefix/name/manifest.json`: how messages name an object. */
   url(name: string, relative = MANIFEST): string {
     return `${this.store.url}/${objectKey(this.prefix, name, relative)}`;

@@ -12,6 +12,7 @@ export function createKeys(prefix: string) {
     lock: (service: string): string => `${prefix}:_svc:${service}:lock`,
     latest: (service: string, plan: string): string => `${prefix}:_svc:${service}:plan:${plan}`,
     snapshots: (service: string): string => `${prefix}:_svc:${service}:snapshots`,
+    manifests: (service: string): string => `${prefix}:_svc:${service}:manifests`,
     active: `${prefix}:_active`,
     events: `${prefix}:_events`,
   };

@@ -35,7 +35,32 @@ export interface Catalog {
    * snapshots in them): the parameters to run with, and every problem.
    */
   prepare?(service: ServiceSpec, plan: PlanSpec, resolved: ResolvedParameters): Promise<{ resolved: ResolvedParameters; problems: ParameterProblem[] }>;
+  /** What a named location of the service holds, read from its manifests (the source of truth). */
+  listLocation?(service: ServiceSpec, location: string): Promise<LocationContents>;
 }
+
+/** A location's committed snapshots of a service, with their manifests, and what else it holds. */
+export interface LocationContents {
+  snapshots: Array<{ record: SnapshotRecord; manifest: unknown }>;
+  unreadable: Array<{ name: string; problem: string }>;
+  incomplete: string[];
+  otherServices: number;
+}
+
+/** What a refresh found in one location. */
+export interface RefreshResult {
+  location: string;
+  snapshots: number;
+  added: string[];
+  removed: string[];
+  unreadable: Array<{ name: string; problem: string }>;
+  incomplete: string[];
+  /** Why the location could not be read: its catalogue entries were left as they were. */
+  error?: string;
+}
+
+/** One snapshot: its catalogue entry, its manifest, its chain and what builds on it. */
+export type SnapshotDetail = SnapshotView & { manifest: unknown; chain: string[]; dependents: string[] };
 
 /** A catalogue entry, with how to restore it: the plan of the service that does, and its parameters. */
 export type SnapshotView = SnapshotRecord & { restore: { plan: string; parameters: Record<string, string> } | null };
@@ -82,18 +107,83 @@ export class PlanRuns {
     });
   }
 
-  /** Committed snapshots of a service, newest first, each with the plan that restores it. */
-  async snapshots(serviceName: string): Promise<SnapshotView[]> {
-    const service = this.service(serviceName).name;
-    const plans = this.catalog.plans(service);
-    return (await this.store.snapshots(service)).map((record) => {
-      const task = this.catalog.restoreTask?.(record.storage);
-      const plan = task === undefined ? undefined : plans.find((p) => p.phases.some((phase) => phase.task === task));
-      return {
-        ...record,
-        restore: plan === undefined ? null : { plan: plan.name, parameters: { SNAPSHOT_NAME: record.name, ...(record.locationParameters ?? { }) } },
-      };
-    });
+  private view(record: SnapshotRecord, plans: PlanSpec[]): SnapshotView {
+    const task = this.catalog.restoreTask?.(record.storage);
+    const plan = task === undefined ? undefined : plans.find((p) => p.phases.some((phase) => phase.task === task));
+    return {
+      ...record,
+      restore: plan === undefined ? null : { plan: plan.name, parameters: { SNAPSHOT_NAME: record.name, ...(record.locationParameters ?? {}) } },
+    };
+  }
+
+  /** Committed snapshots of a service, newest first, each with the plan that restores it; `location` keeps those of one named location. */
+  async snapshots(serviceName: string, location?: string): Promise<SnapshotView[]> {
+    const service = this.service(serviceName);
+    if (location !== undefined) this.location(service, location);
+    const plans = this.catalog.plans(service.name);
+    return (await this.store.snapshots(service.name)).filter((r) => location === undefined || r.locationName === location).map((record) => this.view(record, plans));
+  }
+
+  private location(service: ServiceSpec, name: string): string {
+    if (service.locations[name] === undefined) {
+      const known = Object.keys(service.locations);
+      throw new AppError('NOT_FOUND', `service ${service.name} has no location '${name}' (${known.length === 0 ? 'it declares none' : `known: ${known.join(', ')}`})`);
+    }
+    return name;
+  }
+
+  /** One snapshot of the catalogue with its manifest, the chain it restores with, and the snapshots that build on it. */
+  async snapshot(serviceName: string, name: string, location?: string): Promise<SnapshotDetail> {
+    const service = this.service(serviceName);
+    const all = await this.store.snapshots(service.name);
+    const matching = all.filter((r) => r.name === name && (location === undefined || r.locationName === location));
+    const record = matching[0];
+    if (record === undefined) throw new AppError('NOT_FOUND', `snapshot ${name} of service ${service.name} is not in the catalogue${location === undefined ? '' : ` for location ${location}`} (drplan snapshots refresh reads it again from storage)`);
+    if (matching.length > 1) {
+      throw new AppError('CONFLICT', `snapshot ${name} is in ${matching.length} places (${matching.map((r) => `${r.storage}://${r.location}/${r.prefix ?? ''}`).join(', ')}): name one with ?location=`);
+    }
+    const samePlace = all.filter((r) => r.storage === record.storage && r.location === record.location && (r.prefix ?? '') === (record.prefix ?? ''));
+    const chain: string[] = [record.name];
+    for (let parent = record.parent ?? null; parent !== null && !chain.includes(parent); ) {
+      chain.unshift(parent);
+      parent = samePlace.find((r) => r.name === parent)?.parent ?? null;
+    }
+    return {
+      ...this.view(record, this.catalog.plans(service.name)),
+      manifest: await this.store.snapshotManifest(record),
+      chain,
+      dependents: samePlace.filter((r) => r.parent === record.name).map((r) => r.name),
+    };
+  }
+
+  /**
+   * Rebuilds the catalogue from storage: every named location of the service (or the one given)
+   * is listed, and its entries become exactly its committed snapshots of this service.
+   */
+  async refresh(serviceName: string, location?: string): Promise<RefreshResult[]> {
+    const service = this.service(serviceName);
+    const catalog = this.catalog;
+    if (catalog.listLocation === undefined) throw new AppError('NOT_IMPLEMENTED', 'this server cannot read storage');
+    const names = location === undefined ? Object.keys(service.locations) : [this.location(service, location)];
+    if (names.length === 0) throw new AppError('BAD_REQUEST', `service ${service.name} declares no locations to refresh from (locations: in ${service.file})`);
+    const results: RefreshResult[] = [];
+    for (const name of names) {
+      let contents: LocationContents;
+      try {
+        contents = await catalog.listLocation(service, name);
+      } catch (error) {
+        // One location on its own: its error is the answer. Among several: said, and the others go on.
+        if (location !== undefined) throw error;
+        results.push({ location: name, snapshots: 0, added: [], removed: [], unreadable: [], incomplete: [], error: error instanceof Error ? error.message : String(error) });
+        continue;
+      }
+      const first = contents.snapshots[0]?.record;
+      const spec = service.locations[name]!;
+      const place = first ?? { storage: spec.storage, location: spec.container, prefix: spec.prefix };
+      const { added, removed } = await this.store.replaceSnapshots(service.name, place, contents.snapshots);
+      results.push({ location: name, snapshots: contents.snapshots.length, added, removed, unreadable: contents.unreadable, incomplete: contents.incomplete });
+    }
+    return results;
   }
 
   /** The plan's latest run, or its never-run preview (all PENDING, `runId: null`). */

@@ -45,6 +45,11 @@ export function stepToken(step: StepState): string {
 const discarded = (runId: string): string =>
   `the secret parameters of run ${runId} were discarded when it ended (set DRPLAN_SECRET_KEY to keep them, sealed); start the plan again`;
 
+/** One entry per place: the same name under two prefixes of a bucket is two snapshots. */
+function catalogueField(record: Pick<SnapshotRecord, 'storage' | 'location' | 'prefix' | 'name'>): string {
+  return [record.storage, record.location, record.prefix ?? '', record.name].join(':');
+}
+
 export class RunStore {
   readonly keys: Keys;
   private readonly scripts: RunScripts;
@@ -165,17 +170,44 @@ export class RunStore {
     throw new AppError('UNAVAILABLE', `run ${runId} is changing too fast to update; try again`);
   }
 
-  /** Adds a committed snapshot to its service's catalogue (which outlives runs). */
-  async recordSnapshot(record: SnapshotRecord): Promise<void> {
-    // One entry per place: the same name under two prefixes of a bucket is two snapshots.
-    const field = [record.storage, record.location, record.prefix ?? '', record.name].join(':');
-    await this.options.redis.hset(this.keys.snapshots(record.service), field, JSON.stringify(record));
+  /** Adds a committed snapshot (and its manifest) to its service's catalogue, which outlives runs. */
+  async recordSnapshot(record: SnapshotRecord, manifest?: unknown): Promise<void> {
+    const field = catalogueField(record);
+    const multi = this.options.redis.multi().hset(this.keys.snapshots(record.service), field, JSON.stringify(record));
+    if (manifest !== undefined) multi.hset(this.keys.manifests(record.service), field, JSON.stringify(manifest));
+    await multi.exec();
+  }
+
+  /**
+   * Makes the catalogue's entries for one place (storage, bucket or container, prefix) exactly
+   * `entries`: what its manifests say now. Entries of other places stay.
+   */
+  async replaceSnapshots(service: string, place: Pick<SnapshotRecord, 'storage' | 'location' | 'prefix'>, entries: Array<{ record: SnapshotRecord; manifest: unknown }>): Promise<{ added: string[]; removed: string[] }> {
+    const head = catalogueField({ ...place, name: '' });
+    const existing = (await this.options.redis.hkeys(this.keys.snapshots(service))).filter((field) => field.startsWith(head) && !field.slice(head.length).includes(':'));
+    const fresh = new Map(entries.map((entry) => [catalogueField(entry.record), entry]));
+    const removed = existing.filter((field) => !fresh.has(field));
+    const added = [...fresh.keys()].filter((field) => !existing.includes(field));
+    const multi = this.options.redis.multi();
+    if (removed.length > 0) multi.hdel(this.keys.snapshots(service), ...removed).hdel(this.keys.manifests(service), ...removed);
+    for (const [field, entry] of fresh) {
+      multi.hset(this.keys.snapshots(service), field, JSON.stringify(entry.record)).hset(this.keys.manifests(service), field, JSON.stringify(entry.manifest));
+    }
+    await multi.exec();
+    const name = (field: string): string => field.slice(head.length);
+    return { added: added.map(name).sort(), removed: removed.map(name).sort() };
   }
 
   /** The catalogue of a service, newest first. */
   async snapshots(service: string): Promise<SnapshotRecord[]> {
     const all = await this.options.redis.hvals(this.keys.snapshots(service));
     return all.map((json) => JSON.parse(json) as SnapshotRecord).sort((a, b) => b.created.localeCompare(a.created));
+  }
+
+  /** The manifest kept with a catalogue entry, or null (entries recorded before manifests were kept). */
+  async snapshotManifest(record: SnapshotRecord): Promise<unknown> {
+    const json = await this.options.redis.hget(this.keys.manifests(record.service), catalogueField(record));
+    return json === null ? null : (JSON.parse(json) as unknown);
   }
 
   /** Live progress from the worker holding a step. False: the step was reset, stopped or taken over. */

@@ -1,9 +1,10 @@
 import { existsSync } from 'node:fs';
 import { estimateTarSize, packDirectory, type TreeStats } from '../archive/index.js';
-import type { SnapshotMode, SnapshotRecord } from '../engine/index.js';
+import type { SnapshotMode } from '../engine/index.js';
 import { nodeLabel, type StoredArchive } from '../repository/index.js';
 import { AppError, formatBytes } from '../shared/index.js';
-import { storageDriver, type Location, type StorageKind } from '../storage/index.js';
+import type { Location, StorageKind } from '../storage/index.js';
+import { snapshotRecord } from './catalogue.js';
 import { openRepository, serviceShape } from './location.js';
 import { podSpecOf, snapshotNameOf, sourceDir } from './paths.js';
 import type { Task, TaskContext } from './types.js';
@@ -131,30 +132,12 @@ export const commitManifestTask: Task = async (context) => {
     );
     const m = snapshot.manifest;
     const count = m.nodes.length;
-    const catalog: SnapshotRecord = {
-      name,
-      service: m.service,
-      plan: m.plan,
-      runId: m.runId,
-      storage: location.storage,
-      location: location.name,
-      prefix: location.prefix,
-      endpoint: location.endpoint,
-      ...(location.region === undefined ? {} : { region: location.region }),
-      ...(location.account === undefined ? {} : { account: location.account }),
-      ...(location.locationName === undefined ? {} : { locationName: location.locationName }),
-      locationParameters: storageDriver(location.storage).parameters(location),
-      created: m.created,
-      bytes: m.bytes,
-      nodes: count,
-      pods: m.pods.map((p) => ({ name: p.name, count: p.count })),
-      type: m.backupType,
-      parent: m.parent?.name ?? null,
-    };
+    const catalog = snapshotRecord(snapshot, location);
     return {
       message: `committed snapshot ${name}: ${count} nodes, ${formatBytes(m.bytes)} at ${repo.url(name)}`,
       result: { key: repo.url(name) },
       catalog,
+      manifest: m,
     };
   } finally {
     repo.store.close();

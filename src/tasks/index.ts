@@ -8,4 +8,5 @@ export { uploadTask, commitManifestTask, isUploadResult, type UploadResult } fro
 export { preflightRestoreTask, fetchRestoreTask } from './restore.js';
 export { swapIn } from './swap.js';
 export { prepareStart, locationProblems, storageOfPlan, type PreparedStart, type PrepareOptions } from './start.js';
-export { locationOf, namedLocation, locationCredentials, openRepository } from './location.js';
+export { locationOf, namedLocation, locationCredentials, openRepository, repositoryFor } from './location.js';
+export { listLocation, snapshotRecord, type LocationListing } from './catalogue.js';

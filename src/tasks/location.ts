@@ -1,7 +1,7 @@
 import type { LocationSpec, ServiceSpec } from '../engine/index.js';
 import { Repository } from '../repository/index.js';
 import { AppError, own } from '../shared/index.js';
-import { storageDriver, type Location, type StorageKind } from '../storage/index.js';
+import { DEFAULT_TRANSFER_SETTINGS, storageDriver, type Location, type StorageKind, type TransferSettings } from '../storage/index.js';
 import type { TaskContext } from './types.js';
 
 /** The storage location a service's named location describes. */
@@ -47,24 +47,36 @@ export function locationCredentials(spec: LocationSpec, environment: Readonly<Re
 }
 
 /**
- * The repository a step's parameters name (`LOCATION`, or the storage parameters), or the one
- * given, with the credentials to open it: parameters and secrets of the run first, then the
- * variables the location names, then the SDK's default chain.
+ * The repository that `values` (parameters and secrets) name (`LOCATION`, or the storage
+ * parameters), or the one given, with the credentials to open it: the values first, then the
+ * variables the location names in `environment`, then the SDK's default chain.
  */
-export async function openRepository(kind: StorageKind, context: TaskContext, location?: Location): Promise<{ repo: Repository; location: Location; values: Record<string, string> }> {
-  const given = { ...context.parameters, ...(await context.secrets()) };
+export function repositoryFor(
+  kind: StorageKind,
+  service: ServiceSpec,
+  given: Readonly<Record<string, string>>,
+  environment: Readonly<Record<string, string | undefined>>,
+  transfer: TransferSettings = DEFAULT_TRANSFER_SETTINGS,
+  location?: Location,
+): { repo: Repository; location: Location; values: Record<string, string> } {
   const driver = storageDriver(kind);
   const named = location?.locationName ?? (given['LOCATION'] === '' ? undefined : given['LOCATION']);
-  let values = given;
+  let values = { ...given };
   let where = location;
   if (named !== undefined) {
-    const spec = namedLocation(context.service, named);
-    if (spec.storage !== kind) throw new AppError('CONFIG', `location ${named} of service ${context.service.name} is ${spec.storage} storage, not ${kind}`);
-    values = { ...locationCredentials(spec, context.settings.environment), ...given };
+    const spec = namedLocation(service, named);
+    if (spec.storage !== kind) throw new AppError('CONFIG', `location ${named} of service ${service.name} is ${spec.storage} storage, not ${kind}`);
+    values = { ...locationCredentials(spec, environment), ...given };
     where ??= locationOf(spec);
   }
   where ??= driver.locate(values);
-  return { repo: new Repository(driver.open(where, values, context.settings.transfer), where.prefix), location: where, values };
+  return { repo: new Repository(driver.open(where, values, transfer), where.prefix), location: where, values };
+}
+
+/** The repository a step's parameters name (or the one given), opened in the agent. */
+export async function openRepository(kind: StorageKind, context: TaskContext, location?: Location): Promise<{ repo: Repository; location: Location; values: Record<string, string> }> {
+  const given = { ...context.parameters, ...(await context.secrets()) };
+  return repositoryFor(kind, context.service, given, context.settings.environment, context.settings.transfer, location);
 }
 
 /** The shape a snapshot of the service must have: its name, and each pod with its count. */

@@ -1,5 +1,6 @@
 import type { ParameterProblem, PlanSpec, ResolvedParameters, ServiceSpec } from '../engine/index.js';
-import { own } from '../shared/index.js';
+import { errorMessage, own } from '../shared/index.js';
+import { repositoryFor } from './location.js';
 import { STORAGE_DRIVERS, type StorageKind } from '../storage/index.js';
 
 /** What a start request becomes once the service has had its say: the parameters to run with, and what is wrong. */
@@ -65,7 +66,52 @@ export function locationProblems(service: ServiceSpec, plan: PlanSpec, resolved:
   return problems;
 }
 
+/** A plan that restores: one of its phases runs a restore task of its storage. */
+const restores = (plan: PlanSpec, kind: StorageKind): boolean => plan.phases.some((phase) => phase.task === `fetch-restore-${kind}` || phase.task === `preflight-restore-${kind}`);
+
+/**
+ * `SNAPSHOT_NAME=latest` (with `RESTORE_BEFORE`, the newest committed before that time) becomes
+ * the concrete name, read from the location's manifests when the run starts: every node then
+ * restores the same snapshot, and the run's parameters say which.
+ */
+async function resolveLatest(service: ServiceSpec, plan: PlanSpec, resolved: ResolvedParameters, options: PrepareOptions): Promise<PreparedStart> {
+  const kind = storageOfPlan(plan);
+  const name = resolved.values['SNAPSHOT_NAME'];
+  const before = resolved.values['RESTORE_BEFORE'];
+  if (kind === undefined || !restores(plan, kind)) return { resolved, problems: [] };
+  if (before !== undefined && name !== LATEST) {
+    return { resolved, problems: [{ parameter: 'RESTORE_BEFORE', message: `picks among the snapshots: give SNAPSHOT_NAME=${LATEST} with it (SNAPSHOT_NAME is ${name ?? 'not given'})` }] };
+  }
+  if (name !== LATEST) return { resolved, problems: [] };
+  const limit = before === undefined ? Infinity : Date.parse(before);
+  if (Number.isNaN(limit)) return { resolved, problems: [{ parameter: 'RESTORE_BEFORE', message: `'${before ?? ''}' is not a time (ISO 8601, e.g. 2026-12-01T02:00:00Z)` }] };
+  let opened;
+  try {
+    opened = repositoryFor(kind, service, { ...resolved.values, ...resolved.secrets }, options.environment);
+  } catch (error) {
+    return { resolved, problems: [{ parameter: 'SNAPSHOT_NAME', message: `${LATEST} could not be resolved: ${errorMessage(error)}` }] };
+  }
+  const { repo } = opened;
+  try {
+    const listing = await repo.list();
+    const chosen = listing.snapshots.find((s) => s.manifest.service === service.name && Date.parse(s.manifest.created) < limit);
+    if (chosen === undefined) {
+      return { resolved, problems: [{ parameter: 'SNAPSHOT_NAME', message: `${LATEST}: ${repo.where} holds no committed snapshot of service ${service.name}${before === undefined ? '' : ` created before ${before}`}` }] };
+    }
+    return { resolved: { values: { ...resolved.values, SNAPSHOT_NAME: chosen.name }, secrets: resolved.secrets }, problems: [] };
+  } catch (error) {
+    return { resolved, problems: [{ parameter: 'SNAPSHOT_NAME', message: `${LATEST} could not be resolved from storage: ${errorMessage(error)}` }] };
+  } finally {
+    repo.store.close();
+  }
+}
+
+/** The name that restore plans resolve to the newest committed snapshot (and backups may not take). */
+export const LATEST = 'latest';
+
 /** Every service-level check and resolution of a start request. */
-export async function prepareStart(service: ServiceSpec, plan: PlanSpec, resolved: ResolvedParameters, _options: PrepareOptions): Promise<PreparedStart> {
-  return Promise.resolve({ resolved, problems: locationProblems(service, plan, resolved) });
+export async function prepareStart(service: ServiceSpec, plan: PlanSpec, resolved: ResolvedParameters, options: PrepareOptions): Promise<PreparedStart> {
+  const problems = locationProblems(service, plan, resolved);
+  if (problems.length > 0) return { resolved, problems };
+  return resolveLatest(service, plan, resolved, options);
 }

@@ -65,6 +65,8 @@ export interface TaskOutput {
   progress?: Progress;
   /** A snapshot this step committed, for the catalogue. */
   catalog?: SnapshotRecord;
+  /** Its manifest, kept with the catalogue entry (the catalogue is a cache of the manifests). */
+  manifest?: unknown;
 }
 
 export type Task = (context: TaskContext) => Promise<TaskOutput>;

@@ -139,7 +139,7 @@ export function createAgent(options: AgentOptions): Agent {
       const done = await transition(data.runId, (run) =>
         completeStep(run, ref, owner, { message: output.message, progress: output.progress ?? tracker.snapshot(Date.now()).progress, result: output.result }, Date.now()),
       );
-      if (done.ok && output.catalog !== undefined) await store.recordSnapshot(output.catalog);
+      if (done.ok && output.catalog !== undefined) await store.recordSnapshot(output.catalog, output.manifest);
       log.info({ recorded: done.ok }, 'step complete');
       return done.ok ? 'complete' : 'stale';
     } catch (error) {

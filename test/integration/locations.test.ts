@@ -1,10 +1,12 @@
 import assert from 'node:assert/strict';
-import { rmSync, writeFileSync } from 'node:fs';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { ChildProcess } from 'node:child_process';
 import { writeDataset } from '../../scripts/lib/dataset.js';
+import { createS3Store } from '../../src/storage/index.js';
 import { exited, spawnDrplan } from '../helpers/agent-process.js';
+import { runCli } from '../helpers/cli.js';
 import { AZURITE_ACCOUNT, AZURITE_KEY, startAzurite, type AzureServer } from '../helpers/azure.js';
 import { shippedPlans } from '../helpers/fixtures.js';
 import { startRedis, type RedisServer } from '../helpers/redis.js';
@@ -37,6 +39,13 @@ locations:
     container: backups
     endpoint: ${azure.parameters['AZURE_BLOB_ENDPOINT'] ?? ''}
     credentials: { accountKeyEnv: OFFSITE_KEY }
+  history:
+    storage: s3
+    bucket: backups
+    region: us-east-1
+    endpoint: ${s3.endpoint}
+    prefix: history
+    credentials: { accessKeyIdEnv: PRIMARY_KEY_ID, secretAccessKeyEnv: PRIMARY_SECRET }
   unset:
     storage: s3
     bucket: backups
@@ -44,6 +53,10 @@ locations:
     endpoint: ${s3.endpoint}
     credentials: { accessKeyIdEnv: NOT_SET_KEY_ID, secretAccessKeyEnv: NOT_SET_SECRET }
 `;
+
+// The AWS default chain of the API in this process (for the location `chain`), never the instance
+// metadata service, which is not on loopback.
+Object.assign(process.env, { AWS_ACCESS_KEY_ID: 'S3RVER', AWS_SECRET_ACCESS_KEY: 'S3RVER', AWS_EC2_METADATA_DISABLED: 'true' });
 
 describe('locations: a backup and a restore named by LOCATION, with the credentials in the agent’s environment', () => {
   let redis: RedisServer;
@@ -53,6 +66,7 @@ describe('locations: a backup and a restore named by LOCATION, with the credenti
   let agent: ChildProcess & { output: () => string };
   const nodes = [0, 1, 2];
   const trees = (): Array<Record<string, string>> => nodes.map((i) => describeTree(stack.dataDir(i)));
+  const s3Store = () => createS3Store({ bucket: 'backups', region: 'us-east-1', endpoint: s3.endpoint, credentials: { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' } });
 
   before(async () => {
     redis = await startRedis();
@@ -63,8 +77,9 @@ describe('locations: a backup and a restore named by LOCATION, with the credenti
       services: { 'svc.yml': service(s3, azure) },
       plans: shippedPlans('backup-s3', 'restore-s3', 'backup-azure', 'restore-azure'),
       agents: false,
-      // The API process has none of the credentials: only the agent does.
-      environment: {},
+      // The API reads locations too (refresh, latest): the variables the locations name, and no
+      // more. Steps run in the agent, with its own environment.
+      environment: { PRIMARY_KEY_ID: 'S3RVER', PRIMARY_SECRET: 'S3RVER', OFFSITE_KEY: AZURITE_KEY },
     });
     // The variables the locations name, and the AWS default chain's own (for `chain`); never
     // the instance metadata service, which is not on loopback.
@@ -163,17 +178,92 @@ describe('locations: a backup and a restore named by LOCATION, with the credenti
   it('a start with an unknown location, one of another kind, or LOCATION mixed with a bucket is a 400 naming each problem', async () => {
     const unknown = await stack.start('backup-s3', { SNAPSHOT_NAME: 'x', LOCATION: 'nowhere' });
     assert.equal(unknown.statusCode, 400);
-    assert.match(unknown.json<{ message: string }>().message, /LOCATION 'nowhere' is not a location of service svc \(known: primary, chain, offsite, unset\)/);
+    assert.match(unknown.json<{ message: string }>().message, /LOCATION 'nowhere' is not a location of service svc \(known: primary, chain, offsite, history, unset\)/);
     const kind = await stack.start('restore-s3', { SNAPSHOT_NAME: 'x', LOCATION: 'offsite', S3_BUCKET_NAME: 'other' });
     assert.equal(kind.statusCode, 400);
     const problems = kind.json<{ problems?: Array<{ parameter: string; message: string }> }>().problems ?? [];
     assert.deepEqual(
       problems.map((p) => `${p.parameter} ${p.message}`),
       [
-        'LOCATION \'offsite\' is azure storage, and plan restore-s3 uses s3 (s3 locations: primary, chain, unset)',
+        'LOCATION \'offsite\' is azure storage, and plan restore-s3 uses s3 (s3 locations: primary, chain, history, unset)',
         'S3_BUCKET_NAME cannot be given with LOCATION: location offsite says where the snapshots are',
       ],
       kind.body,
     );
+  });
+
+  it('SNAPSHOT_NAME=latest and RESTORE_BEFORE pick the right snapshot out of three, resolved when the run starts', async () => {
+    const created: string[] = [];
+    for (const version of ['a', 'b', 'c']) {
+      writeFileSync(join(stack.dataDir(1), 'version'), version);
+      assert.equal((await stack.start('backup-s3', { SNAPSHOT_NAME: `v-${version}`, LOCATION: 'history' })).statusCode, 200);
+      assert.equal((await stack.finished('backup-s3', undefined, 60_000)).status, 'COMPLETE');
+      const entry = (await stack.app.inject({ method: 'GET', url: '/v1/service/svc/snapshots?location=history' })).json<Array<{ name: string; created: string }>>().find((e) => e.name === `v-${version}`);
+      created.push(entry!.created);
+    }
+    // Objects of a backup that never committed, newer than all: never "latest".
+    await s3Store().put('history/v-broken/node-0.tar.gz', Buffer.from('partial'));
+    const restoreOf = async (parameters: Record<string, string>): Promise<{ name: string; version: string }> => {
+      const started = await stack.start('restore-s3', { LOCATION: 'history', NODES: '1', RESTORE_POLICY: 'force', ...parameters });
+      assert.equal(started.statusCode, 200, started.body);
+      const done = await stack.finished('restore-s3', undefined, 60_000);
+      assert.equal(done.status, 'COMPLETE', JSON.stringify(done.errors));
+      return { name: done.parameters['SNAPSHOT_NAME'] ?? '', version: readFileSync(join(stack.dataDir(1), 'version'), 'utf8') };
+    };
+    writeFileSync(join(stack.dataDir(1), 'version'), 'damaged');
+    assert.deepEqual(await restoreOf({ SNAPSHOT_NAME: 'latest' }), { name: 'v-c', version: 'c' }, 'the run shows the concrete name');
+    assert.deepEqual(await restoreOf({ SNAPSHOT_NAME: 'latest', RESTORE_BEFORE: created[2]! }), { name: 'v-b', version: 'b' }, 'strictly before');
+    assert.deepEqual(await restoreOf({ SNAPSHOT_NAME: 'latest', RESTORE_BEFORE: new Date(Date.parse(created[1]!) - 1).toISOString() }), { name: 'v-a', version: 'a' });
+
+    const none = await stack.start('restore-s3', { SNAPSHOT_NAME: 'latest', LOCATION: 'history', RESTORE_BEFORE: '2001-01-01' });
+    assert.equal(none.statusCode, 400);
+    assert.match(none.json<{ message: string }>().message, /SNAPSHOT_NAME latest: s3:\/\/backups\/history holds no committed snapshot of service svc created before 2001-01-01$/);
+    const without = await stack.start('restore-s3', { SNAPSHOT_NAME: 'v-a', LOCATION: 'history', RESTORE_BEFORE: '2030-01-01' });
+    assert.equal(without.statusCode, 400);
+    assert.match(without.json<{ message: string }>().message, /RESTORE_BEFORE picks among the snapshots: give SNAPSHOT_NAME=latest with it/);
+    const named = await stack.start('backup-s3', { SNAPSHOT_NAME: 'latest', LOCATION: 'history' });
+    assert.equal(named.statusCode, 400, 'no backup takes the name restores resolve');
+  });
+
+  it('refresh rebuilds a wiped catalogue from the manifests: every committed snapshot comes back, none that never committed', async () => {
+    const before = (await stack.app.inject({ method: 'GET', url: '/v1/service/svc/snapshots' })).json<Array<{ name: string; locationName?: string }>>();
+    await stack.redis.del(`${stack.prefix}:_svc:svc:snapshots`, `${stack.prefix}:_svc:svc:manifests`);
+    assert.deepEqual((await stack.app.inject({ method: 'GET', url: '/v1/service/svc/snapshots' })).json(), [], 'wiped');
+
+    const refreshed = await stack.app.inject({ method: 'POST', url: '/v1/service/svc/snapshots/refresh' });
+    assert.equal(refreshed.statusCode, 200, refreshed.body);
+    const results = refreshed.json<Array<{ location: string; snapshots: number; added: string[]; removed: string[]; incomplete: string[]; error?: string }>>();
+    const byLocation = Object.fromEntries(results.map((r) => [r.location, r]));
+    assert.deepEqual(byLocation['history']?.added, ['v-a', 'v-b', 'v-c']);
+    assert.deepEqual(byLocation['history']?.incomplete, ['v-broken']);
+    assert.deepEqual(byLocation['offsite']?.added, ['one-azure']);
+    assert.match(byLocation['unset']?.error ?? '', /^location unset takes its credentials from NOT_SET_KEY_ID, NOT_SET_SECRET, which are not set/);
+    const after = (await stack.app.inject({ method: 'GET', url: '/v1/service/svc/snapshots' })).json<Array<{ name: string; locationName?: string }>>();
+    const names = (list: typeof after): string[] => list.map((e) => `${e.locationName ?? '?'}/${e.name}`).sort();
+    assert.deepEqual(names(after), names(before), 'exactly the committed snapshots are back');
+
+    // A snapshot deleted from storage leaves the catalogue at the next refresh of its location.
+    await s3Store().delete('history/v-a/manifest.json');
+    const again = await stack.app.inject({ method: 'POST', url: '/v1/service/svc/snapshots/refresh?location=history' });
+    assert.deepEqual(again.json<Array<{ removed: string[]; added: string[] }>>().map((r) => [r.added, r.removed]), [[[], ['v-a']]]);
+
+    const detail = await stack.app.inject({ method: 'GET', url: '/v1/service/svc/snapshots/v-b' });
+    assert.equal(detail.statusCode, 200, detail.body);
+    const body = detail.json<{ manifest: { format: number; snapshot: string; nodes: unknown[] }; chain: string[]; restore: unknown }>();
+    assert.deepEqual([body.manifest.format, body.manifest.snapshot, body.manifest.nodes.length, body.chain], [2, 'v-b', 3, ['v-b']]);
+    assert.deepEqual(body.restore, { plan: 'restore-s3', parameters: { SNAPSHOT_NAME: 'v-b', LOCATION: 'history' } });
+    assert.equal((await stack.app.inject({ method: 'POST', url: '/v1/service/svc/snapshots/refresh?location=nowhere' })).statusCode, 404);
+
+    // The same through the CLI.
+    const url = await stack.app.listen({ host: '127.0.0.1', port: 0 });
+    const described = await runCli(url, 'snapshots', 'describe', 'v-b', '--service', 'svc');
+    assert.equal(described.code, 0, described.err);
+    assert.match(described.out, /^snapshot v-b of service svc\n  where: +history \(s3:\/\/backups\/history\) at http:\/\/127\.0\.0\.1:\d+, region us-east-1\n/);
+    assert.match(described.out, /\n  restore: +drplan plan start restore-s3 -p SNAPSHOT_NAME=v-b -p LOCATION=history\n/);
+    assert.match(described.out, /\n  manifest:\n    \{\n      "format": 2,\n/);
+    const cliRefresh = await runCli(url, 'snapshots', 'refresh', '--location', 'history', '--service', 'svc');
+    assert.deepEqual(cliRefresh, { code: 0, out: 'history: 2 committed snapshots, catalogue unchanged\n  never committed (no manifest): v-a, v-broken', err: '' });
+    const listed = await runCli(url, 'snapshots', 'list', '--location', 'history', '--service', 'svc');
+    assert.deepEqual(listed.out.split('\n').slice(1).map((line) => line.split(/ +/).slice(0, 4).join(' ')), ['v-c backup-s3 s3 history', 'v-b backup-s3 s3 history']);
   });
 });
