@@ -11,6 +11,7 @@ import { errorHandler } from './errors.js';
 import { healthRoutes } from './routes/health.js';
 import { planRoutes } from './routes/plans.js';
 import { serviceRoutes } from './routes/services.js';
+import { runRoutes } from './routes/runs.js';
 import { snapshotRoutes } from './routes/snapshots.js';
 import { SHARED_SCHEMAS } from './schemas.js';
 
@@ -75,6 +76,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     tag: 'plans',
   });
   await app.register(snapshotRoutes, { planRuns: deps.planRuns, defaultService });
+  await app.register(runRoutes, { planRuns: deps.planRuns, defaultService });
   await app.register(serviceRoutes, { catalog: deps.catalog, serviceNames: deps.serviceNames, defaultService: deps.defaultService });
   await app.register(healthRoutes, { ready: deps.ready });
   await app.register(fastifyStatic, {

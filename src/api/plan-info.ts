@@ -1,5 +1,6 @@
 import type { PlanSpec, PlanTree } from '../engine/index.js';
-import type { PlanInfo, PlanParameters } from './schemas.js';
+import type { RunSummary } from '../runs/index.js';
+import type { PlanInfo, PlanParameters, RunInfo } from './schemas.js';
 
 const iso = (ms: number | null): string | null => (ms === null ? null : new Date(ms).toISOString());
 
@@ -9,6 +10,7 @@ export function toPlanInfo(tree: PlanTree): PlanInfo {
     ...tree,
     startedAt: iso(tree.startedAt),
     finishedAt: iso(tree.finishedAt),
+    stoppedAt: iso(tree.stoppedAt),
     phases: tree.phases.map((phase) => ({
       ...phase,
       steps: phase.steps.map((step) => ({
@@ -19,6 +21,11 @@ export function toPlanInfo(tree: PlanTree): PlanInfo {
       })),
     })),
   };
+}
+
+/** A line of the run history with times as ISO strings. */
+export function toRunInfo(run: RunSummary): RunInfo {
+  return { ...run, startedAt: iso(run.startedAt) ?? '', finishedAt: iso(run.finishedAt), stoppedAt: iso(run.stoppedAt) };
 }
 
 /** DC/OS codes: 200 complete, 417 with errors (even when complete), 202 otherwise. */

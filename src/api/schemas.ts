@@ -58,6 +58,9 @@ export const PlanSchema = Type.Object(
     errors: Type.Array(Type.String()),
     progress: Type.Object({ bytesDone: Type.Number(), bytesTotal: Nullable(Type.Number()) }),
     phases: Type.Array(Type.Ref(PhaseSchema)),
+    snapshot: Type.Optional(Nullable(Type.String({ description: 'the snapshot the run committed; kept when a stop came after the commit' }))),
+    stoppedAt: Type.Optional(Nullable(Type.String({ format: 'date-time', description: 'the last stop of the run' }))),
+    stoppedBy: Type.Optional(Nullable(Type.String({ description: 'who asked for the last stop, as the API saw the client' }))),
     rerunBlocked: Type.Optional(Nullable(Type.String({ description: 'why the run cannot run again (restart, or resume after a stop): its secret parameters were discarded; null when it can' }))),
   },
   { $id: 'Plan' },
@@ -134,6 +137,26 @@ export const SnapshotDetailSchema = Type.Object(
 );
 export type SnapshotDetailInfo = Static<typeof SnapshotDetailSchema>;
 
+export const RunSummarySchema = Type.Object(
+  {
+    id: Type.String(),
+    plan: Type.String(),
+    status: Type.Ref(StatusSchema),
+    parameters: Type.Record(Type.String(), Type.String(), { description: 'secret values are masked' }),
+    startedAt: Type.String({ format: 'date-time' }),
+    finishedAt: Nullable(Type.String({ format: 'date-time' })),
+    durationMs: Type.Number({ description: 'from start to end, or until now for a run still going' }),
+    active: Type.Boolean(),
+    bytes: Type.Number({ description: 'bytes the steps moved' }),
+    errors: Type.Array(Type.String()),
+    snapshot: Nullable(Type.String({ description: 'the snapshot the run committed, also when a stop came after the commit' })),
+    stoppedAt: Nullable(Type.String({ format: 'date-time' })),
+    stoppedBy: Nullable(Type.String({ description: 'who asked for the stop: the client and its address, as the API saw them' })),
+  },
+  { $id: 'RunSummary' },
+);
+export type RunInfo = Static<typeof RunSummarySchema>;
+
 export const RefreshResultSchema = Type.Object(
   {
     location: Type.String(),
@@ -184,6 +207,7 @@ export const SHARED_SCHEMAS = [
   SnapshotSchema,
   SnapshotDetailSchema,
   RefreshResultSchema,
+  RunSummarySchema,
   ParameterSchema,
   PlanParametersSchema,
 ];

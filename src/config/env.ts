@@ -18,6 +18,8 @@ export interface Config {
   logLevel: string;
   /** How long a worker's hold on a step lasts without renewal: a dead agent's step is taken over after this. */
   workerLockMs: number;
+  /** Runs kept per service in the history (DRPLAN_RUN_HISTORY). */
+  runHistory: number;
   /** gzip level of backups. */
   gzipLevel: number;
   /** Blocks of a backup compressed at once. */
@@ -98,6 +100,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd: string = p
     queuePrefix,
     logLevel,
     workerLockMs: integer('DRPLAN_WORKER_LOCK_SECONDS', 30, 1, 3600) * 1000,
+    runHistory: integer('DRPLAN_RUN_HISTORY', 100, 1, 100000),
     gzipLevel: integer('DRPLAN_GZIP_LEVEL', 6, 1, 9),
     gzipThreads: integer('DRPLAN_GZIP_THREADS', Math.min(4, Math.max(2, availableParallelism())), 1, 64),
     s3PartSizeMb: integer('DRPLAN_S3_PART_SIZE_MB', 5, 5, 5120),

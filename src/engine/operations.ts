@@ -73,13 +73,17 @@ function forceStep(step: StepState, now: number): void {
 const allSteps = (run: RunState): StepState[] => run.phases.flatMap((p) => p.steps);
 
 /** Interrupt and reset everything to PENDING, cancelling running steps. Always "changed", as in DC/OS. */
-export function stopRun(run: RunState): OperationResult {
+export function stopRun(run: RunState, stop: { at?: number; by?: string } = {}): OperationResult {
   const next = structuredClone(run);
   next.interrupted = true;
   next.stopped = true;
+  if (stop.at !== undefined) next.stoppedAt = stop.at;
+  if (stop.by !== undefined) next.stoppedBy = stop.by;
   for (const phase of next.phases) phase.interrupted = false;
   for (const step of allSteps(next)) resetStep(step);
-  return { changed: true, run: next, message: `Received cmd: stop for plan ${run.plan}` };
+  // A stop after the commit resets the steps, never the snapshot: it exists, and stays.
+  const kept = typeof run.snapshot === 'string' ? `; snapshot ${run.snapshot} was already committed and stays` : '';
+  return { changed: true, run: next, message: `Received cmd: stop for plan ${run.plan}${kept}` };
 }
 
 /** Pause the plan or one phase: running steps finish, no new ones start. */

@@ -35,7 +35,7 @@ export function nextRetryAt(run: RunState): number | null {
   return times.length === 0 ? null : Math.min(...times);
 }
 
-function edit(run: RunState, ref: AttemptRef, check: (step: StepState) => string | null, apply: (step: StepState) => void): Transition {
+function edit(run: RunState, ref: AttemptRef, check: (step: StepState) => string | null, apply: (step: StepState, run: RunState) => void): Transition {
   const next = structuredClone(run);
   const step = findStepById(next, ref.stepId);
   if (step === undefined) return { ok: false, reason: `step ${ref.stepId} is not in run ${run.id}` };
@@ -44,7 +44,7 @@ function edit(run: RunState, ref: AttemptRef, check: (step: StepState) => string
   }
   const problem = check(step);
   if (problem !== null) return { ok: false, reason: problem };
-  apply(step);
+  apply(step, next);
   return { ok: true, run: next, step };
 }
 
@@ -114,6 +114,8 @@ export interface StepOutcome {
   message: string;
   progress?: Progress | null;
   result?: unknown;
+  /** A snapshot the step committed: the run keeps its name, whatever happens to the step later. */
+  snapshot?: string;
 }
 
 /** The owner reports success: STARTED → COMPLETE. */
@@ -122,13 +124,14 @@ export function completeStep(run: RunState, ref: AttemptRef, owner: string, outc
     run,
     ref,
     (step) => (step.status === 'STARTED' && step.owner === owner ? null : `${step.name} is not held by this worker`),
-    (step) => {
+    (step, next) => {
       step.status = 'COMPLETE';
       step.owner = null;
       step.finishedAt = now;
       step.message = `${outcome.message}${lostNote(step)}`;
       step.progress = outcome.progress ?? step.progress;
       step.result = outcome.result ?? null;
+      if (outcome.snapshot !== undefined) next.snapshot = outcome.snapshot;
     },
   );
 }

@@ -49,6 +49,11 @@ export interface PlanTree {
   phases: PhaseTree[];
   /** Why this run cannot run again (restart, resume after a stop), or null when it can. */
   rerunBlocked?: string | null;
+  /** The snapshot the run committed (also after a stop that came later), or null. */
+  snapshot: string | null;
+  /** The last stop of the run: when, and who asked. */
+  stoppedAt: number | null;
+  stoppedBy: string | null;
 }
 
 /**
@@ -103,6 +108,9 @@ export function planTree(run: RunState, live: Record<string, LiveProgress>, runI
     errors: planErrors(run),
     progress: { bytesDone, bytesTotal },
     phases,
+    snapshot: run.snapshot ?? null,
+    stoppedAt: run.stoppedAt ?? null,
+    stoppedBy: run.stoppedBy ?? null,
   };
 }
 

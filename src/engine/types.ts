@@ -171,6 +171,11 @@ export interface RunState {
   createdAt: number;
   finishedAt: number | null;
   phases: PhaseState[];
+  /** The snapshot the run committed, kept when the run is stopped or restarted afterwards. */
+  snapshot?: string | null;
+  /** The last stop: when, and who asked (the client as the API saw it). */
+  stoppedAt?: number | null;
+  stoppedBy?: string | null;
 }
 
 /** Identifies one attempt of one step: what a job carries and what a worker must hold. */

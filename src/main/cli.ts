@@ -8,6 +8,7 @@ import { createRuntime, localNodes, parseNode } from './runtime.js';
 import { addSnapshotCommands } from './snapshot-commands.js';
 import { validate } from './validate.js';
 import { withSecretKey } from './secret-key.js';
+import { addRunCommands } from './run-commands.js';
 
 export interface Io {
   out: (text: string) => void;
@@ -111,6 +112,7 @@ export function buildProgram(env: NodeJS.ProcessEnv = process.env, io: Io = stdi
   const api = { url: defaultUrl(env), ...(env['DRPLAN_API_TOKEN'] === undefined ? {} : { token: env['DRPLAN_API_TOKEN'] }) };
   addPlanCommands(program, { out, terminal: io.terminal }, api);
   addSnapshotCommands(program, out, api);
+  addRunCommands(program, out, api);
   return program;
 }
 

@@ -29,7 +29,7 @@ export class DrplanClient {
   async request(method: 'GET' | 'POST', path: string, body?: unknown): Promise<Response> {
     // Relative to the base, so a base with a path (behind a proxy: https://host/service/drplan) keeps it.
     const url = new URL(path.replace(/^\//, ''), this.options.url.endsWith('/') ? this.options.url : `${this.options.url}/`);
-    const headers: Record<string, string> = { accept: 'application/json' };
+    const headers: Record<string, string> = { accept: 'application/json', 'x-drplan-client': 'cli' };
     if (this.options.token !== undefined && this.options.token !== '') headers['authorization'] = `Bearer ${this.options.token}`;
     if (body !== undefined) headers['content-type'] = 'application/json';
     let response: globalThis.Response;

@@ -38,7 +38,7 @@ export async function startApi(runtime: Runtime): Promise<Part & { url: string }
   });
   redis.on('ready', () => (warned = false));
   await redis.connect();
-  const store = new RunStore({ redis, prefix: runtime.config.queuePrefix, secretBox: runtime.secretBox, logger: runtime.logger });
+  const store = new RunStore({ redis, prefix: runtime.config.queuePrefix, secretBox: runtime.secretBox, logger: runtime.logger, historyLimit: runtime.config.runHistory });
   const app = await buildApp({
     planRuns: new PlanRuns(store, runtime.catalog),
     catalog: runtime.catalog,

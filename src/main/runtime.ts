@@ -67,7 +67,7 @@ export async function createRuntime(env: NodeJS.ProcessEnv = process.env, option
     logger.warn('DRPLAN_SECRET_KEY is not set: secret parameters are kept in Redis unencrypted, and only while their run needs them');
   }
   const secretBox = createSecretBox(config.secretKey);
-  const store = new RunStore({ redis, prefix: config.queuePrefix, secretBox, logger });
+  const store = new RunStore({ redis, prefix: config.queuePrefix, secretBox, logger, historyLimit: config.runHistory });
   const catalog = catalogOf(specs, env);
   return {
     config,

@@ -13,6 +13,7 @@ export function createKeys(prefix: string) {
     latest: (service: string, plan: string): string => `${prefix}:_svc:${service}:plan:${plan}`,
     snapshots: (service: string): string => `${prefix}:_svc:${service}:snapshots`,
     manifests: (service: string): string => `${prefix}:_svc:${service}:manifests`,
+    history: (service: string): string => `${prefix}:_svc:${service}:runs`,
     active: `${prefix}:_active`,
     events: `${prefix}:_events`,
   };

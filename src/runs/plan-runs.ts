@@ -20,7 +20,7 @@ import {
   type Target,
 } from '../engine/index.js';
 import { AppError } from '../shared/index.js';
-import type { RunStore } from './run-store.js';
+import type { RunStore, RunSummary } from './run-store.js';
 
 export type Operation = 'stop' | 'interrupt' | 'continue' | 'restart' | 'forceComplete';
 
@@ -186,6 +186,21 @@ export class PlanRuns {
     return results;
   }
 
+  /** The service's run history, newest first. */
+  async runs(serviceName: string, options: { plan?: string; limit?: number } = {}): Promise<RunSummary[]> {
+    const service = this.service(serviceName);
+    if (options.plan !== undefined) this.plan(service.name, options.plan);
+    return this.store.history(service.name, options);
+  }
+
+  /** One run's whole tree, also after later runs of its plan replaced it on the plan's route. */
+  async run(serviceName: string, runId: string): Promise<PlanTree> {
+    const service = this.service(serviceName);
+    const view = await this.store.view(runId);
+    if (view === null || view.run.service !== service.name) throw new AppError('NOT_FOUND', `run ${runId} of service ${service.name} is not in the history (the last runs are kept, DRPLAN_RUN_HISTORY)`);
+    return { ...planTree(view.run, view.live), rerunBlocked: await this.store.rerunBlocked(view.run) };
+  }
+
   /** The plan's latest run, or its never-run preview (all PENDING, `runId: null`). */
   async tree(serviceName: string, planName: string): Promise<PlanTree> {
     const plan = this.plan(serviceName, planName);
@@ -215,14 +230,14 @@ export class PlanRuns {
   }
 
   /** Applies an operation to the plan's latest run. `changed: false` is a 208. */
-  async operate(serviceName: string, planName: string, operation: Operation, target: Target): Promise<{ changed: boolean; message: string }> {
+  async operate(serviceName: string, planName: string, operation: Operation, target: Target, actor?: string): Promise<{ changed: boolean; message: string }> {
     const plan = this.plan(serviceName, planName);
     if (target.step !== undefined && target.phase === undefined) throw new AppError('BAD_REQUEST', 'Missing phase');
     const runId = await this.store.latestRunId(serviceName, plan.name);
     const apply = (run: RunState): OperationResult => {
       switch (operation) {
         case 'stop':
-          return stopRun(run);
+          return stopRun(run, { at: Date.now(), ...(actor === undefined ? {} : { by: actor }) });
         case 'interrupt':
           return interruptRun(run, target);
         case 'continue':

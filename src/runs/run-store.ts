@@ -3,6 +3,7 @@ import type { Redis } from 'ioredis';
 import {
   createRun,
   isActive,
+  planTree,
   type LiveProgress,
   type PlanSpec,
   type ResolvedParameters,
@@ -24,6 +25,26 @@ export interface RunStoreOptions {
   logger: Logger;
   /** @defaultValue Date.now */
   now?: () => number;
+  /** Runs kept per service (the latest run of each plan is always kept). @defaultValue 100 */
+  historyLimit?: number;
+}
+
+/** One run as the history lists it. */
+export interface RunSummary {
+  id: string;
+  plan: string;
+  status: string;
+  parameters: Record<string, string>;
+  startedAt: number;
+  finishedAt: number | null;
+  /** Wall time from start to end (or until now for a run still going), ms. */
+  durationMs: number;
+  active: boolean;
+  bytes: number;
+  errors: string[];
+  snapshot: string | null;
+  stoppedAt: number | null;
+  stoppedBy: string | null;
 }
 
 /** A run with the live progress of its running steps. */
@@ -44,6 +65,26 @@ export function stepToken(step: StepState): string {
 
 const discarded = (runId: string): string =>
   `the secret parameters of run ${runId} were discarded when it ended (set DRPLAN_SECRET_KEY to keep them, sealed); start the plan again`;
+
+/** A run in a line of the history. */
+export function summarize(run: RunState, now: number): RunSummary {
+  const tree = planTree(run, {});
+  return {
+    id: run.id,
+    plan: run.plan,
+    status: tree.status,
+    parameters: tree.parameters,
+    startedAt: run.createdAt,
+    finishedAt: run.finishedAt,
+    durationMs: (run.finishedAt ?? (tree.active ? now : run.createdAt)) - run.createdAt,
+    active: tree.active,
+    bytes: tree.progress.bytesDone,
+    errors: tree.errors,
+    snapshot: run.snapshot ?? null,
+    stoppedAt: run.stoppedAt ?? null,
+    stoppedBy: run.stoppedBy ?? null,
+  };
+}
 
 /** One entry per place: the same name under two prefixes of a bucket is two snapshots. */
 function catalogueField(record: Pick<SnapshotRecord, 'storage' | 'location' | 'prefix' | 'name'>): string {
@@ -74,16 +115,53 @@ export class RunStore {
     const run = createRun(plan, service, parameters, { runId: id, now: this.now(), newId: randomUUID });
     const sealed = run.secretNames.length === 0 ? '' : this.options.secretBox.seal(JSON.stringify(parameters.secrets));
     const k = this.keys;
-    const [ok, other] = await this.scripts.startRun(
-      [k.lock(service.name), k.active, k.latest(service.name, plan.name), k.run(id), k.secrets(id)],
-      [id, JSON.stringify(run), sealed, k.events, k.run('')],
-    );
-    if (ok !== 1) {
-      const holder = await this.load(other);
-      const what = holder === null ? `run ${other}` : `run ${other} of plan ${holder.plan}`;
+    for (let attempt = 0; ; attempt += 1) {
+      const previous = (await this.options.redis.get(k.latest(service.name, plan.name))) ?? '';
+      const [ok, other, why] = await this.scripts.startRun(
+        [k.lock(service.name), k.active, k.latest(service.name, plan.name), k.run(id), k.secrets(id), k.history(service.name), k.secrets(previous)],
+        [id, JSON.stringify(run), sealed, k.events, previous, String(run.createdAt)],
+      );
+      if (ok === 1) break;
+      if (why === 'moved' && attempt < 5) continue;
+      const holder = await this.load(other ?? '');
+      const what = holder === null ? `run ${other ?? '?'}` : `run ${other ?? '?'} of plan ${holder.plan}`;
       throw new AppError('CONFLICT', `service ${service.name} is busy: ${what} is active`, { details: { runId: other } });
     }
+    await this.trimHistory(service.name).catch((error: unknown) => this.options.logger.warn({ err: (error as Error).message }, 'could not trim the run history'));
     return run;
+  }
+
+  /** Drops the oldest runs beyond the limit, never the latest run of a plan (the one its tree shows). */
+  private async trimHistory(service: string): Promise<void> {
+    const limit = this.options.historyLimit ?? 100;
+    const k = this.keys;
+    const count = await this.options.redis.zcard(k.history(service));
+    if (count <= limit) return;
+    const oldest = await this.options.redis.zrange(k.history(service), 0, count - limit - 1);
+    for (const id of oldest) {
+      const run = await this.load(id);
+      if (run !== null && (await this.latestRunId(service, run.plan)) === id) continue;
+      await this.options.redis.multi().del(k.run(id), k.tokens(id), k.progress(id), k.secrets(id)).zrem(k.history(service), id).exec();
+    }
+  }
+
+  /** The service's runs, newest first: every plan's, or one plan's. */
+  async history(service: string, options: { plan?: string; limit?: number } = {}): Promise<RunSummary[]> {
+    const limit = options.limit ?? 100;
+    const ids = await this.options.redis.zrevrange(this.keys.history(service), 0, -1);
+    const out: RunSummary[] = [];
+    for (let i = 0; i < ids.length && out.length < limit; i += 50) {
+      const batch = ids.slice(i, i + 50);
+      const jsons = batch.length === 0 ? [] : await this.options.redis.pipeline(batch.map((id) => ['hget', this.keys.run(id), 'json'])).exec();
+      for (const [, json] of jsons ?? []) {
+        if (typeof json !== 'string') continue;
+        const run = JSON.parse(json) as RunState;
+        if (options.plan !== undefined && run.plan !== options.plan) continue;
+        out.push(summarize(run, this.now()));
+        if (out.length >= limit) break;
+      }
+    }
+    return out;
   }
 
   async load(runId: string): Promise<RunState | null> {

@@ -34,27 +34,27 @@ return {1}
 `;
 
 /**
- * Creates a run if the service lock is free, points the plan at it and deletes the plan's previous
- * run (a plan keeps only its latest run).
- * KEYS: lock, active, latest, run, secrets
- * ARGV: run id, json, sealed secrets ('' for none), channel, run key prefix
- * Returns {1, previous run id or ''} or {0, holder}.
+ * Creates a run if the service lock is free, points the plan at it and enters it in the service's
+ * history. The plan's previous run stays in the history, without its secrets: only a plan's
+ * latest run can run again.
+ * KEYS: lock, active, latest, run, secrets, history, the previous run's secrets
+ * ARGV: run id, json, sealed secrets ('' for none), channel, the previous run id ('' for none), created (ms)
+ * Returns {1} or {0, holder} or {0, '', 'moved'} when the plan's latest run is no longer ARGV[5].
  */
 const START = `
 local holder = redis.call('GET', KEYS[1])
 if holder then return {0, holder} end
-local previous = redis.call('GET', KEYS[3])
-if previous then
-  local old = ARGV[5] .. previous
-  redis.call('DEL', old, old .. ':tokens', old .. ':progress', old .. ':secrets')
-end
+local previous = redis.call('GET', KEYS[3]) or ''
+if previous ~= ARGV[5] then return {0, '', 'moved'} end
+if previous ~= '' then redis.call('DEL', KEYS[7]) end
 redis.call('SET', KEYS[1], ARGV[1])
 redis.call('SADD', KEYS[2], ARGV[1])
 redis.call('SET', KEYS[3], ARGV[1])
 redis.call('HSET', KEYS[4], 'v', '1', 'json', ARGV[2])
 if ARGV[3] ~= '' then redis.call('SET', KEYS[5], ARGV[3]) end
+redis.call('ZADD', KEYS[6], ARGV[6], ARGV[1])
 redis.call('PUBLISH', ARGV[4], ARGV[1])
-return {1, previous or ''}
+return {1}
 `;
 
 /**
@@ -69,7 +69,7 @@ return 1
 
 export interface RunScripts {
   updateRun(keys: string[], args: string[]): Promise<[number, string?, string?]>;
-  startRun(keys: string[], args: string[]): Promise<[number, string]>;
+  startRun(keys: string[], args: string[]): Promise<[number, string?, string?]>;
   reportProgress(keys: string[], args: string[]): Promise<number>;
 }
 
@@ -80,7 +80,7 @@ export function defineScripts(redis: Redis): RunScripts {
   const commands = redis as unknown as Record<string, ScriptFn | undefined>;
   if (commands['drplanUpdateRun'] === undefined) {
     redis.defineCommand('drplanUpdateRun', { numberOfKeys: 6, lua: UPDATE });
-    redis.defineCommand('drplanStartRun', { numberOfKeys: 5, lua: START });
+    redis.defineCommand('drplanStartRun', { numberOfKeys: 7, lua: START });
     redis.defineCommand('drplanProgress', { numberOfKeys: 2, lua: PROGRESS });
   }
   const call = (name: string) => (keys: string[], args: string[]) => (commands[name] as ScriptFn)(...keys, ...args);

@@ -137,7 +137,18 @@ export function createAgent(options: AgentOptions): Agent {
       const output = await untilCancelled(resolveTask(service, data.task)(context), controller.signal, options.cancelGraceMs ?? 3000, log);
       clearInterval(heartbeat);
       const done = await transition(data.runId, (run) =>
-        completeStep(run, ref, owner, { message: output.message, progress: output.progress ?? tracker.snapshot(Date.now()).progress, result: output.result }, Date.now()),
+        completeStep(
+          run,
+          ref,
+          owner,
+          {
+            message: output.message,
+            progress: output.progress ?? tracker.snapshot(Date.now()).progress,
+            result: output.result,
+            ...(output.catalog === undefined ? {} : { snapshot: output.catalog.name }),
+          },
+          Date.now(),
+        ),
       );
       if (done.ok && output.catalog !== undefined) await store.recordSnapshot(output.catalog, output.manifest);
       log.info({ recorded: done.ok }, 'step complete');

@@ -204,6 +204,29 @@ describe('the dashboard in a browser, against drplan serve, redis-server and s3r
     assert.equal(await page.locator('#plans li[data-plan="restore-s3"] .badge').innerText(), 'COMPLETE');
   });
 
+  it('shows the run history: outcome, duration, bytes, the snapshot, and who stopped a run', async () => {
+    await page.click('#plans li[data-plan="backup-s3"] a');
+    await page.locator('#plan-head h2', { hasText: 'backup-s3' }).waitFor();
+    await startFromForm('nightly-4');
+    await page.locator(SCHEMA_RUNNING).first().waitFor({ timeout: 30_000 });
+    await page.click('#plan-head button:has-text("Stop")');
+    await page.locator('#confirm-dialog button[value="confirm"]').click();
+    await page.locator('#plan-head .meta', { hasText: 'stopped' }).waitFor({ timeout: 10_000 });
+    const stopped = page.locator('#history tr.outcome-stopped').first();
+    await stopped.waitFor({ timeout: 20_000 });
+    const cells = await stopped.locator('td').allInnerTexts();
+    assert.equal(cells[1], 'backup-s3');
+    assert.match(cells[2] ?? '', /^WAITING\s+stopped$/);
+    assert.match(cells[6] ?? '', /^stopped by dashboard from 127\.0\.0\.1 at /);
+    const done = await page.locator('#history tr.outcome-complete', { hasText: 'nightly-3' }).first().locator('td').allInnerTexts();
+    assert.equal(done[1], 'backup-s3');
+    assert.match(done[3] ?? '', /^\d+(s|m \d\ds)$/, 'a duration');
+    assert.match(done[4] ?? '', /^[\d.]+ (KiB|MiB)$/, 'the bytes it moved');
+    assert.equal(done[5], 'nightly-3');
+    assert.ok((await page.locator('#history tr[data-run]').count()) >= 4, 'every run, not only the last of each plan');
+    await screenshot(page, 'dashboard-history');
+  });
+
   it('asks for the API token when one is needed, says when it is refused, and keeps it for the tab', async () => {
     const api = await startServe({ redisUrl: redis.url, services: { 'shop.yml': SERVICE }, root: serve.root, command: 'api', env: { DRPLAN_API_TOKEN: 'right-token-4711' } });
     const tab = await browser.newPage();

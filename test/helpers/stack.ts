@@ -28,6 +28,8 @@ export interface StackOptions {
   agents?: boolean;
   /** Agent settings over the defaults (storage timeouts, settle time). */
   settings?: Partial<TaskSettings>;
+  /** Runs kept per service. @defaultValue 100 */
+  runHistory?: number;
   /** The environment of the API and the agents (location credentials). @defaultValue process.env */
   environment?: Record<string, string | undefined>;
 }
@@ -56,7 +58,7 @@ export async function startStack(options: StackOptions) {
   const logger = createLogger({ level: 'debug', destination });
   const prefix = `t${process.pid}x${++stacks}`;
   const redis = new Redis(options.redisUrl, { maxRetriesPerRequest: null });
-  const store = new RunStore({ redis, prefix, secretBox: createSecretBox(options.secretKey ?? null), logger });
+  const store = new RunStore({ redis, prefix, secretBox: createSecretBox(options.secretKey ?? null), logger, ...(options.runHistory === undefined ? {} : { historyLimit: options.runHistory }) });
   const catalog: Catalog = catalogOf(specs, options.environment ?? process.env);
   const defaultService = specs.services.size === 1 ? ([...specs.services.keys()][0] ?? null) : null;
   const app: FastifyInstance = await buildApp({

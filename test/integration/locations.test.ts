@@ -134,7 +134,16 @@ describe('locations: a backup and a restore named by LOCATION, with the credenti
   it('NODES=1 restores node-1 alone: node-0 and node-2, holding newer data, stay byte for byte as they are, and need no policy', async () => {
     const original = trees();
     assert.equal((await stack.start('backup-s3', { SNAPSHOT_NAME: 'one-node', LOCATION: 'primary' })).statusCode, 200);
-    assert.equal((await stack.finished('backup-s3', undefined, 60_000)).status, 'COMPLETE');
+    const backup = await stack.finished('backup-s3', undefined, 60_000);
+    assert.equal(backup.status, 'COMPLETE');
+    assert.equal(backup.snapshot, 'one-node');
+    // A stop after the commit resets the steps, and says the snapshot is there: it is not hidden.
+    const stop = await stack.post('backup-s3', 'stop');
+    assert.equal(stop.json<{ message: string }>().message, 'Received cmd: stop for plan backup-s3; snapshot one-node was already committed and stays');
+    const stopped = (await stack.status('backup-s3')).body;
+    assert.deepEqual([stopped.status, stopped.snapshot], ['WAITING', 'one-node']);
+    const [run] = (await stack.app.inject({ method: 'GET', url: '/v1/service/svc/runs?plan=backup-s3&limit=1' })).json<Array<{ id: string; snapshot: string | null }>>();
+    assert.deepEqual(run, { ...run, id: backup.runId, snapshot: 'one-node' });
     for (const i of [0, 2]) writeFileSync(join(stack.dataDir(i), 'newer.txt'), `written after the backup on node ${i}`);
     const newer = trees();
     rmSync(stack.dataDir(1), { recursive: true, force: true });

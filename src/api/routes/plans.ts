@@ -84,13 +84,20 @@ export function planRoutes(fastify: FastifyInstance, options: PlanRoutesOptions)
     },
   );
 
+  /** Who asked, as far as the API can tell: the drplan client that says so (or the user agent's first word), and the address. */
+  const actorOf = (request: FastifyRequest): string => {
+    const client = request.headers['x-drplan-client'];
+    const named = typeof client === 'string' && /^[A-Za-z0-9._-]{1,40}$/.test(client) ? client : (request.headers['user-agent'] ?? 'a client').split(/[\s/]/)[0]?.slice(0, 40) || 'a client';
+    return `${named} from ${request.ip}`;
+  };
+
   const operation = (name: Operation, path: string, summary: string, query: TObject): void => {
     app.post(
       `/:plan/${path}`,
       { schema: { tags, summary, params: PlanParams, querystring: query, response: { 200: ref('Message'), 208: ref('Message'), ...errors } } },
       async (request, reply) => {
         const q = request.query as { phase?: string; step?: string };
-        const result = await planRuns.operate(serviceOf(request), request.params.plan, name, { phase: q.phase, step: q.step });
+        const result = await planRuns.operate(serviceOf(request), request.params.plan, name, { phase: q.phase, step: q.step }, actorOf(request));
         return reply.code(result.changed ? 200 : 208).send({ message: result.message });
       },
     );

@@ -62,7 +62,7 @@ export class Api {
    */
   async send(method, path, body, extra) {
     /** @type {Record<string, string>} */
-    const headers = { accept: 'application/json', ...extra };
+    const headers = { accept: 'application/json', 'x-drplan-client': 'dashboard', ...extra };
     const token = this.token;
     if (token !== null && token !== '') headers['authorization'] = `Bearer ${token}`;
     if (body !== undefined) headers['content-type'] = 'application/json';

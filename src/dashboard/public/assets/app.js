@@ -5,6 +5,7 @@
 import { Api, Unauthorized, servicePath } from './api.js';
 import { badge, confirmAction, h } from './dom.js';
 import { Memo, planBody, planHead } from './plan-view.js';
+import { historyTable } from './history.js';
 import { snapshotTable } from './snapshots.js';
 import { startForm } from './start-form.js';
 
@@ -30,6 +31,9 @@ const state = {
   plans: new Map(),
   servicesAt: 0,
   snapshotsAt: 0,
+  historyAt: 0,
+  /** @type {string | null} the service whose history is on the page */
+  historyOf: null,
   /** @type {string | null} the service whose catalogue is on the page */
   snapshotsOf: null,
   memo: new Memo(),
@@ -99,6 +103,7 @@ function selectService(/** @type {string} */ name, /** @type {string | null} */ 
     state.service = name;
     state.plans = new Map(service.plans.map((p) => [p, { tree: null, nextAt: 0, busy: false }]));
     state.snapshotsAt = 0;
+    state.historyAt = 0;
   }
   for (const p of service.plans) if (!state.plans.has(p)) state.plans.set(p, { tree: null, nextAt: 0, busy: false });
   const selected = plan !== null && service.plans.includes(plan) ? plan : (state.selected !== null && service.plans.includes(state.selected) ? state.selected : (service.plans[0] ?? null));
@@ -128,6 +133,8 @@ async function pollPlan(/** @type {string} */ name) {
       if (name === state.selected) renderSelected();
     }
     if (wasActive && entry.tree?.active !== true) state.snapshotsAt = 0;
+    // A run that started or ended changes the history.
+    if (wasActive !== (entry.tree?.active === true)) state.historyAt = 0;
     connection(`live · updated ${new Date().toLocaleTimeString()}`);
   } finally {
     const active = entry.tree?.active === true;
@@ -228,6 +235,16 @@ async function pollSnapshots() {
   $('snapshots').replaceChildren(snapshotTable(answer.body, restorable, openRestore));
 }
 
+async function pollHistory() {
+  if (state.service === null) return;
+  state.historyAt = Date.now() + SNAPSHOTS_MS;
+  const answer = await api.get(`${servicePath(state.service, 'runs')}?limit=50`);
+  if (answer.status !== 200) throw new Error(answer.body?.message ?? `HTTP ${answer.status}`);
+  if (!answer.changed && state.historyOf === state.service) return;
+  state.historyOf = state.service;
+  $('history').replaceChildren(historyTable(answer.body));
+}
+
 /** Opens the plan the API names to restore a snapshot, with its name and location filled in. @param {import('./snapshots.js').Snapshot} snapshot */
 function openRestore(snapshot) {
   const plan = snapshot.restore?.plan;
@@ -251,6 +268,7 @@ async function tick() {
     const due = [...state.plans].filter(([, e]) => !e.busy && e.nextAt <= now).map(([name]) => name);
     await Promise.all(due.map((name) => guarded(() => pollPlan(name))));
     if (now >= state.snapshotsAt) await guarded(pollSnapshots);
+    if (now >= state.historyAt) await guarded(pollHistory);
   } finally {
     ticking = false;
   }
