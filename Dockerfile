@@ -16,10 +16,9 @@ COPY package.json package-lock.json ./
 RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
 COPY bin ./bin
 COPY --from=build /app/dist ./dist
-COPY services ./services
-COPY plans ./plans
+# services/ and plans/ are mounted (docker-compose.yml): they are the deployment's, not the image's.
 # Agents mount each node's volume at /app/var/demo: data and drplan's staging beside it share a filesystem.
-RUN mkdir -p /app/var/demo && chown -R node:node /app/var
+RUN mkdir -p /app/services /app/plans /app/var/demo && chown -R node:node /app/var
 USER node
 ENTRYPOINT ["node", "bin/drplan.js"]
 CMD ["serve"]

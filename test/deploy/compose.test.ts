@@ -30,12 +30,14 @@ const drplan = Object.entries(services).filter(([name]) => name !== 'redis');
 const demo = loadSpecs(join(root, 'services'), join(root, 'plans'), builtinTaskNames()).services.get('demo')!;
 
 describe('docker-compose.yml (checked, not run: there is no Docker engine here)', () => {
-  it('runs redis with AOF on and without eviction, with a volume and a health check', () => {
+  it('runs redis with a password, AOF on and without eviction, with a volume and a health check', () => {
     const redis = services['redis']!;
     assert.match(redis.image ?? '', /^redis:7/);
     const command = redis.command!.join(' ');
     assert.match(command, /--appendonly yes/);
     assert.match(command, /--maxmemory-policy noeviction/);
+    assert.match(command, /--requirepass \$\{REDIS_PASSWORD:\?/);
+    assert.match(redis.environment?.['REDISCLI_AUTH'] ?? '', /^\$\{REDIS_PASSWORD:\?/, 'the health check authenticates');
     assert.ok(redis.volumes?.some((v) => v.endsWith(':/data')));
     assert.deepEqual(redis.healthcheck?.test, ['CMD', 'redis-cli', 'ping']);
   });
@@ -47,7 +49,13 @@ describe('docker-compose.yml (checked, not run: there is no Docker engine here)'
     const known = buildProgram({}).commands.map((c) => c.name());
     for (const [name, service] of drplan) {
       assert.equal(service.build, '.', `${name} builds this repository`);
-      assert.equal(service.environment?.['REDIS_URL'], 'redis://redis:6379', `${name} uses the redis service`);
+      assert.match(service.environment?.['REDIS_URL'] ?? '', /^redis:\/\/:\$\{REDIS_PASSWORD:\?[^}]*\}@redis:6379$/, `${name} uses the redis service, with its password`);
+      // The YAML is the deployment's: mounted read-only where the processes read it.
+      assert.ok(service.volumes?.includes('./services:/app/services:ro') && service.volumes.includes('./plans:/app/plans:ro'), `${name} mounts services/ and plans/`);
+      assert.deepEqual([service.environment?.['DRPLAN_SERVICES_DIR'], service.environment?.['DRPLAN_PLANS_DIR']], ['/app/services', '/app/plans']);
+      for (const variable of Object.values(demo.locations).flatMap((l) => Object.values(l.credentialsEnv))) {
+        assert.ok(service.environment?.[variable] !== undefined, `${name} passes ${variable}, which a location of the demo names`);
+      }
       assert.match(service.environment?.['DRPLAN_SECRET_KEY'] ?? '', /^\$\{DRPLAN_SECRET_KEY:\?/, `${name} requires the secret key`);
       assert.equal(service.depends_on?.['redis']?.condition, 'service_healthy');
       assert.ok(known.includes(service.command![0]!), `${name}: '${service.command![0]}' is a drplan command`);
@@ -92,7 +100,8 @@ describe('docker-compose.yml (checked, not run: there is no Docker engine here)'
     assert.match(runtime, /^RUN npm ci --omit=dev/m);
     assert.match(runtime, /^COPY --from=build \/app\/dist \.\/dist$/m);
     assert.match(runtime, /^ENTRYPOINT \["node", "bin\/drplan\.js"\]/m);
-    for (const dir of ['bin', 'services', 'plans']) assert.match(runtime, new RegExp(`^COPY ${dir} `, 'm'));
+    assert.match(runtime, /^COPY bin /m);
+    for (const dir of ['services', 'plans']) assert.doesNotMatch(runtime, new RegExp(`^COPY ${dir} `, 'm'), `${dir}/ is mounted, not baked in`);
     // The build script puts the dashboard beside the compiled code, where it looks for it.
     const build = (JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { scripts: Record<string, string> }).scripts['build'] ?? '';
     assert.match(build, /cpSync\('src\/dashboard\/public', 'dist\/src\/dashboard\/public'/);
