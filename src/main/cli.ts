@@ -60,8 +60,9 @@ export function buildProgram(env: NodeJS.ProcessEnv = process.env, io: Io = stdi
     .description('the worker for nodes of one service')
     .requiredOption('--service <service>', 'the service')
     .option('--node <index>', 'a node: an index, or <pod>-<index> (repeat)', (value: string, previous: string[]) => [...previous, value], [] as string[])
-    .option('--all-nodes', 'every node of the service')
-    .action(async (o: { service: string; node: string[]; allNodes?: boolean }) => (await servers()).agent(env, o));
+    .option('--all-nodes', 'every node of the service (of --pod, when given)')
+    .option('--pod <pod>', 'the pod the --node indexes are of, for services with several pods')
+    .action(async (o: { service: string; node: string[]; allNodes?: boolean; pod?: string }) => (await servers()).agent(env, o));
 
   program
     .command('validate')

@@ -130,3 +130,17 @@ export function parseNode(service: ServiceSpec, text: string): NodeRef {
   if (index >= spec.count) throw new AppError('CONFIG', `--node ${text}: pod ${pod} of service ${service.name} has instances 0 to ${spec.count - 1}`);
   return { service: service.name, pod, index };
 }
+
+/** The nodes `drplan agent` serves: `--node` (an index, or `<pod>-<index>`; with `--pod`, indexes of that pod) or `--all-nodes` (of `--pod` alone, when given). */
+export function agentNodes(service: ServiceSpec, o: { node: string[]; allNodes?: boolean; pod?: string }): NodeRef[] {
+  if (o.pod !== undefined && own(service.pods, o.pod) === undefined) {
+    throw new AppError('CONFIG', `--pod ${o.pod}: service ${service.name} has no such pod (pods: ${Object.keys(service.pods).join(', ')})`);
+  }
+  if (o.node.length === 0 && o.allNodes !== true) throw new AppError('CONFIG', 'give --node <index> (repeatable) or --all-nodes');
+  if (o.allNodes === true) {
+    return Object.entries(service.pods)
+      .filter(([pod]) => o.pod === undefined || pod === o.pod)
+      .flatMap(([pod, spec]) => Array.from({ length: spec.count }, (_, index) => ({ service: service.name, pod, index })));
+  }
+  return o.node.map((text) => parseNode(service, o.pod !== undefined && /^\d+$/.test(text) ? `${o.pod}-${text}` : text));
+}

@@ -3,7 +3,7 @@
 import { assertSafeListen, loadConfig } from '../config/index.js';
 import { AppError } from '../shared/index.js';
 import { closeOnSignals, startAgent, startApi, startCoordinator, type Part } from './processes.js';
-import { createRuntime, localNodes, parseNode, type Runtime } from './runtime.js';
+import { agentNodes, createRuntime, localNodes, type Runtime } from './runtime.js';
 import { withSecretKey } from './secret-key.js';
 export { validate } from './validate.js';
 
@@ -45,15 +45,10 @@ export function coordinator(env: NodeJS.ProcessEnv): Promise<void> {
   return runParts(env, async (runtime) => [await startCoordinator(runtime)]);
 }
 
-export function agent(env: NodeJS.ProcessEnv, o: { service: string; node: string[]; allNodes?: boolean }): Promise<void> {
+export function agent(env: NodeJS.ProcessEnv, o: { service: string; node: string[]; allNodes?: boolean; pod?: string }): Promise<void> {
   return runParts(env, (runtime) => {
     const service = runtime.specs.services.get(o.service);
     if (service === undefined) throw new AppError('CONFIG', `--service ${o.service}: no such service (${[...runtime.specs.services.keys()].join(', ')})`);
-    if (o.node.length === 0 && o.allNodes !== true) throw new AppError('CONFIG', 'give --node <index> (repeatable) or --all-nodes');
-    const nodes =
-      o.allNodes === true
-        ? Object.entries(service.pods).flatMap(([pod, spec]) => Array.from({ length: spec.count }, (_, index) => ({ service: service.name, pod, index })))
-        : o.node.map((text) => parseNode(service, text));
-    return Promise.resolve([startAgent(runtime, [...nodes, { service: service.name, pod: null, index: null }])]);
+    return Promise.resolve([startAgent(runtime, [...agentNodes(service, o), { service: service.name, pod: null, index: null }])]);
   });
 }
