@@ -267,9 +267,9 @@ describe('locations: a backup and a restore named by LOCATION, with the credenti
     const url = await stack.app.listen({ host: '127.0.0.1', port: 0 });
     const described = await runCli(url, 'snapshots', 'describe', 'v-b', '--service', 'svc');
     assert.equal(described.code, 0, described.err);
-    assert.match(described.out, /^snapshot v-b of service svc\n  where: +history \(s3:\/\/backups\/history\) at http:\/\/127\.0\.0\.1:\d+, region us-east-1\n/);
-    assert.match(described.out, /\n  restore: +drplan plan start restore-s3 -p SNAPSHOT_NAME=v-b -p LOCATION=history\n/);
-    assert.match(described.out, /\n  manifest:\n    \{\n      "format": 2,\n/);
+    assert.match(described.out, /^snapshot v-b of service svc\n {2}where: +history \(s3:\/\/backups\/history\) at http:\/\/127\.0\.0\.1:\d+, region us-east-1\n/);
+    assert.match(described.out, /\n {2}restore: +drplan plan start restore-s3 -p SNAPSHOT_NAME=v-b -p LOCATION=history\n/);
+    assert.match(described.out, /\n {2}manifest:\n {4}\{\n {6}"format": 2,\n/);
     const cliRefresh = await runCli(url, 'snapshots', 'refresh', '--location', 'history', '--service', 'svc');
     assert.deepEqual(cliRefresh, { code: 0, out: 'history: 2 committed snapshots, catalogue unchanged\n  never committed (no manifest): v-a, v-broken', err: '' });
     const listed = await runCli(url, 'snapshots', 'list', '--location', 'history', '--service', 'svc');
