@@ -202,6 +202,21 @@ describe('the dashboard in a browser, against drplan serve, redis-server and s3r
     await page.locator('#notice', { hasText: 'restore-s3 started.' }).waitFor();
     await page.locator('#plan-head .badge', { hasText: 'COMPLETE' }).waitFor({ timeout: 90_000 });
     assert.equal(await page.locator('#plans li[data-plan="restore-s3"] .badge').innerText(), 'COMPLETE');
+
+    // One node again, from its step: the form comes with the run's parameters and NODES, never its secrets.
+    await page.locator('tr[data-step="node-1:[fetch-restore-s3]"] button:has-text("Restore this node…")').click();
+    const again = page.locator('#start-form');
+    await again.waitFor();
+    assert.equal(await again.locator('#param-NODES').inputValue(), 'node-1');
+    assert.equal(await again.locator('#param-SNAPSHOT_NAME').inputValue(), 'nightly-1');
+    assert.equal(await again.locator('#param-AWS_SECRET_ACCESS_KEY').inputValue(), '', 'a secret is typed again, never copied');
+    for (const name of ['AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY']) await again.locator(`#param-${name}`).fill(s3.parameters[name] ?? '');
+    await again.locator('button[type="submit"]').click();
+    // The new run has no step for node-0; then it completes.
+    await page.locator('tr[data-step="node-0:[fetch-restore-s3]"]').waitFor({ state: 'detached', timeout: 10_000 });
+    await page.locator('tr[data-step="node-1:[fetch-restore-s3]"] .badge', { hasText: 'COMPLETE' }).waitFor({ timeout: 90_000 });
+    await page.locator('#plan-head .badge', { hasText: 'COMPLETE' }).waitFor({ timeout: 10_000 });
+    assert.equal(await page.locator('tr[data-step="node-1:[fetch-restore-s3]"] .badge').innerText(), 'COMPLETE', 'node-1 alone was restored');
   });
 
   it('shows the run history: outcome, duration, bytes, the snapshot, and who stopped a run', async () => {

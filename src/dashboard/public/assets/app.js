@@ -40,6 +40,8 @@ const state = {
   startOpen: false,
   /** @type {Record<string, string>} values the next start form begins with (a restore from the catalogue) */
   prefill: {},
+  /** @type {Map<string, string[]>} the parameters each plan of the service declares, once read */
+  declared: new Map(),
 };
 
 function route() {
@@ -104,6 +106,7 @@ function selectService(/** @type {string} */ name, /** @type {string | null} */ 
     state.plans = new Map(service.plans.map((p) => [p, { tree: null, nextAt: 0, busy: false }]));
     state.snapshotsAt = 0;
     state.historyAt = 0;
+    state.declared = new Map();
   }
   for (const p of service.plans) if (!state.plans.has(p)) state.plans.set(p, { tree: null, nextAt: 0, busy: false });
   const selected = plan !== null && service.plans.includes(plan) ? plan : (state.selected !== null && service.plans.includes(state.selected) ? state.selected : (service.plans[0] ?? null));
@@ -166,8 +169,34 @@ function renderSelected() {
   const { memo } = state;
   const head = [tree.name, tree.status, tree.active, tree.interrupted, tree.runId, tree.startedAt, tree.finishedAt, tree.strategy, state.startOpen];
   $('plan-head').replaceChildren(memo.get('head', head, () => planHead(tree, act, toggleStart, state.startOpen)));
-  $('plan-body').replaceChildren(planBody(tree, act, memo));
+  $('plan-body').replaceChildren(planBody(tree, act, memo, takesNodes(name) ? restoreNode : null));
   memo.done();
+}
+
+/** Whether a plan declares NODES (read once per plan, then the page renders again). @param {string} plan */
+function takesNodes(plan) {
+  const known = state.declared.get(plan);
+  if (known !== undefined) return known.includes('NODES');
+  const service = state.service;
+  if (service === null) return false;
+  state.declared.set(plan, []);
+  void guarded(async () => {
+    const answer = await api.get(servicePath(service, 'plans', plan, 'parameters'));
+    if (answer.status !== 200) return;
+    state.declared.set(plan, answer.body.parameters.map((/** @type {{ name: string }} */ p) => p.name));
+    if (state.selected === plan) renderSelected();
+  });
+  return false;
+}
+
+/** Opens the selected plan's start form for one node, with the run's other parameters (never a secret). @param {string} node */
+function restoreNode(node) {
+  const tree = state.selected === null ? null : (state.plans.get(state.selected)?.tree ?? null);
+  if (tree === null) return;
+  state.prefill = { ...Object.fromEntries(Object.entries(tree.parameters).filter(([, value]) => value !== '******')), NODES: node };
+  state.startOpen = true;
+  renderSelected();
+  void guarded(buildStartForm);
 }
 
 function toggleStart() {

@@ -85,8 +85,11 @@ export class Memo {
   }
 }
 
-/** @param {Plan} plan @param {Act} act @param {Memo} memo */
-export function planBody(plan, act, memo) {
+/**
+ * @param {Plan} plan @param {Act} act @param {Memo} memo
+ * @param {((node: string) => void) | null} [restoreNode] for a plan that restores and takes NODES: opens its form for one node
+ */
+export function planBody(plan, act, memo, restoreNode = null) {
   const ran = plan.runId !== null;
   const overall = plan.progress.bytesTotal === null ? null : h('div', { class: 'overall' }, h('span', { class: 'hint' }, 'Bytes of the steps started so far'), progressBar(plan.progress));
   const errors = plan.errors.length === 0 ? null : h('div', { class: 'errors', role: 'alert' }, h('h3', {}, 'Errors'), h('ul', {}, plan.errors.map((e) => h('li', {}, e))));
@@ -97,11 +100,11 @@ export function planBody(plan, act, memo) {
       : memo.get('parameters', [plan.runId, entries], () =>
           h('details', { class: 'parameters' }, h('summary', {}, ran ? 'Parameters of this run' : 'Default parameters'), h('dl', {}, entries.map(([k, v]) => [h('dt', {}, k), h('dd', {}, v)]))),
         );
-  return h('div', { class: 'plan-body' }, errors, overall, parameters, plan.phases.map((phase) => phaseView(plan, phase, act, ran, memo)));
+  return h('div', { class: 'plan-body' }, errors, overall, parameters, plan.phases.map((phase) => phaseView(plan, phase, act, ran, memo, restoreNode)));
 }
 
-/** @param {Plan} plan @param {Phase} phase @param {Act} act @param {boolean} ran @param {Memo} memo */
-function phaseView(plan, phase, act, ran, memo) {
+/** @param {Plan} plan @param {Phase} phase @param {Act} act @param {boolean} ran @param {Memo} memo @param {((node: string) => void) | null} restoreNode */
+function phaseView(plan, phase, act, ran, memo, restoreNode) {
   const paused = phase.status === 'WAITING';
   const done = phase.status === 'COMPLETE';
   const target = { phase: phase.id };
@@ -129,14 +132,23 @@ function phaseView(plan, phase, act, ran, memo) {
       'table',
       { class: 'steps' },
       h('thead', {}, h('tr', {}, ['Step', 'Status', 'Attempts', 'Progress', 'Message', ''].map((t) => h('th', {}, t)))),
-      h('tbody', {}, phase.steps.map((step) => memo.get(`step:${step.id}`, [step, ran, blocked], () => stepRow(phase, step, act, ran, blocked)))),
+      h('tbody', {}, phase.steps.map((step) => memo.get(`step:${step.id}`, [step, ran, blocked, restoreNode !== null], () => stepRow(phase, step, act, ran, blocked, restoreNode)))),
     ),
   );
 }
 
-/** @param {Phase} phase @param {Step} step @param {Act} act @param {boolean} ran @param {string | null} blocked */
-function stepRow(phase, step, act, ran, blocked) {
+/** The node of a step that restores one (`node-1:[fetch-restore-…]`), or null. @param {Step} step */
+function restoredNode(step) {
+  return /^([a-z0-9-]+-\d+):\[fetch-restore-[a-z0-9-]+\]$/.exec(step.name)?.[1] ?? null;
+}
+
+/**
+ * @param {Phase} phase @param {Step} step @param {Act} act @param {boolean} ran @param {string | null} blocked
+ * @param {((node: string) => void) | null} restoreNode
+ */
+function stepRow(phase, step, act, ran, blocked, restoreNode) {
   const target = { phase: phase.id, step: step.id };
+  const node = restoreNode === null ? null : restoredNode(step);
   const when = step.status === 'DELAYED' && step.retryAt !== null ? h('div', { class: 'retry' }, `retry at ${time(step.retryAt)}`) : null;
   return h(
     'tr',
@@ -151,6 +163,7 @@ function stepRow(phase, step, act, ran, blocked) {
       { class: 'actions small' },
       button('Restart', () => act('restart', target, `restart ${step.name}`), ran && blocked === null, blocked ?? undefined),
       button('Force complete', () => act('forceComplete', target, `force-complete ${step.name}`, `Mark ${step.name} COMPLETE without running it? If it runs, it is cancelled.`), ran && step.status !== 'COMPLETE', undefined, 'danger'),
+      node === null || restoreNode === null ? null : button('Restore this node…', () => restoreNode(node), true, `a new run of this plan for ${node} alone (NODES=${node}); the other nodes are not touched`),
     ),
   );
 }
