@@ -2,6 +2,7 @@
 // (s3rver) and Azure (Azurite) servers, beside GNU tar and gzip on the same data at the same level.
 // Prints a table per storage and writes JSON to bench/results/.
 //   npm run bench -- --size-mb 1024 --nodes 3 --level 6 --small-files 20000 --repeat 3 --storage s3,azure
+//   npm run bench -- --case orchestration [--nodes 100 --rate 500 --seconds 20]
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createWriteStream, existsSync, mkdirSync, readFileSync, rmSync, statfsSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem, tmpdir } from 'node:os';
@@ -23,6 +24,10 @@ const { values: args } = parseArgs({
     dir: { type: 'string', default: join(tmpdir(), 'drplan-bench') },
     'store-dir': { type: 'string', default: existsSync('/dev/shm') ? '/dev/shm/drplan-bench-store' : join(tmpdir(), 'drplan-bench-store') },
     out: { type: 'string', default: 'bench/results' },
+    // `--case orchestration`: the plan's own cost at 100 nodes instead (bench/orchestration.ts).
+    case: { type: 'string', default: 'throughput' },
+    rate: { type: 'string' },
+    seconds: { type: 'string' },
   },
 });
 const sizeMb = Number(args['size-mb']);
@@ -303,7 +308,9 @@ async function main(): Promise<void> {
   rmSync(storeDir, { recursive: true, force: true, maxRetries: 10, retryDelay: 200 });
 }
 
-main().catch((error: unknown) => {
+if (args.case === 'orchestration') await import('./orchestration.js');
+else if (args.case !== 'throughput') throw new Error(`--case ${args.case}: throughput (the default) or orchestration`);
+else main().catch((error: unknown) => {
   const cause = error instanceof Error && error.cause instanceof Error ? ` (${error.cause.message})` : '';
   process.stderr.write(`bench failed: ${error instanceof Error ? error.message : String(error)}${cause}\n`);
   process.exit(1);
