@@ -50,7 +50,8 @@ describe('npm run demo', () => {
       assert.match(output, new RegExp(`S3: +http://127\\.0\\.0\\.1:${s3Port}, bucket drplan-demo .*: location local-s3\n`));
       // The printed commands name the snapshot and the location, and hold no credential.
       assert.match(output, /npx drplan plan start backup-s3 -p SNAPSHOT_NAME=demo-1 -p LOCATION=local-s3 --wait/);
-      assert.match(output, /npx drplan plan start restore-azure -p SNAPSHOT_NAME=demo-azure-1 -p LOCATION=local-azure -p RESTORE_POLICY=force --wait/);
+      assert.match(output, /npx drplan plan start restore-s3 -p SNAPSHOT_NAME=latest -p LOCATION=local-s3 -p NODES=1 --wait/);
+      assert.match(output, /npx drplan plan start restore-azure -p SNAPSHOT_NAME=demo-azure-1 -p LOCATION=local-azure -p NODES=1 --wait/);
       assert.doesNotMatch(output, /S3RVER|Eby8vdM02x/);
       const plans = (await (await fetch(`${base}/v1/plans`)).json()) as string[];
       assert.deepEqual(plans.sort(), ['backup-azure', 'backup-s3', 'restore-azure', 'restore-s3']);
@@ -85,11 +86,14 @@ describe('npm run demo', () => {
       const rm = lines.find((l) => l.startsWith('rm -rf '));
       assert.equal(rm, `rm -rf ${node1}`, 'the wipe names node-1');
       rmSync(node1, { recursive: true });
+      const others = [0, 2].map((i) => describeTree(join(root, 'var/demo', `node-${i}`)));
       await drplan(command('npx drplan plan start restore-s3'));
       const restore = await finished('restore-s3');
       assert.equal(restore.status, 'COMPLETE', JSON.stringify(restore.errors));
       const after = describeTree(node1);
       assert.deepEqual(after, { ...before, SCHEMA: after['SCHEMA']! }, 'node-1 is back as it was, with the schema its hook wrote');
+      assert.deepEqual([0, 2].map((i) => describeTree(join(root, 'var/demo', `node-${i}`))), others, 'NODES=1: the other nodes were not touched');
+      assert.equal(restore.parameters['SNAPSHOT_NAME'], 'demo-1', 'latest, resolved when the run started');
 
       // And the Azure pair, against Azurite.
       await drplan(command('npx drplan plan start backup-azure'));
