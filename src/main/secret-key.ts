@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { chmodSync, closeSync, mkdirSync, openSync, readFileSync, statSync, writeSync } from 'node:fs';
+import { linkSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { AppError } from '../shared/index.js';
 
@@ -28,16 +28,19 @@ export function withSecretKey(env: NodeJS.ProcessEnv): { env: NodeJS.ProcessEnv;
     if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error instanceof AppError ? error : new AppError('CONFIG', `cannot read ${file}: ${(error as Error).message}`);
     mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
     key = randomBytes(32).toString('base64');
-    // Created exclusively: two processes starting at once never end up with two keys.
+    // Written whole beside it, then linked into place: the file is never seen empty or half
+    // written, and of two processes starting at once, one key wins and both use it.
+    const temporary = `${file}.${process.pid}.${randomBytes(4).toString('hex')}`;
     try {
-      const fd = openSync(file, 'wx', 0o600);
-      writeSync(fd, `${key}\n`);
-      closeSync(fd);
-      chmodSync(file, 0o600);
+      writeFileSync(temporary, `${key}\n`, { mode: 0o600, flag: 'wx' });
+      linkSync(temporary, file);
     } catch (raced) {
       if ((raced as NodeJS.ErrnoException).code !== 'EEXIST') throw new AppError('CONFIG', `cannot write ${file}: ${(raced as Error).message}`);
       key = readFileSync(file, 'utf8').trim();
+    } finally {
+      rmSync(temporary, { force: true });
     }
   }
+  if (Buffer.from(key, 'base64').length !== 32) throw new AppError('CONFIG', `${file} does not hold a 32-byte key in base64: remove it (runs sealed with it lose their secrets), or set DRPLAN_SECRET_KEY`);
   return { env: { ...env, DRPLAN_SECRET_KEY: key }, generated: file };
 }

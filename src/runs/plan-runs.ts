@@ -169,18 +169,19 @@ export class PlanRuns {
     const results: RefreshResult[] = [];
     for (const name of names) {
       let contents: LocationContents;
+      const listedFrom = new Date().toISOString();
       try {
         contents = await catalog.listLocation(service, name);
       } catch (error) {
-        // One location on its own: its error is the answer. Among several: said, and the others go on.
-        if (location !== undefined) throw error;
+        // Said in the result (whatever its code: a variable the API lacks is a 500 that would be
+        // hidden), and the location's entries stay as they were.
         results.push({ location: name, snapshots: 0, added: [], removed: [], unreadable: [], incomplete: [], error: error instanceof Error ? error.message : String(error) });
         continue;
       }
       const first = contents.snapshots[0]?.record;
       const spec = service.locations[name]!;
-      const place = first ?? { storage: spec.storage, location: spec.container, prefix: spec.prefix };
-      const { added, removed } = await this.store.replaceSnapshots(service.name, place, contents.snapshots);
+      const place = first ?? { storage: spec.storage, location: spec.container, prefix: spec.prefix, endpoint: spec.endpoint, ...(spec.account === undefined ? {} : { account: spec.account }) };
+      const { added, removed } = await this.store.replaceSnapshots(service.name, place, contents.snapshots, listedFrom);
       results.push({ location: name, snapshots: contents.snapshots.length, added, removed, unreadable: contents.unreadable, incomplete: contents.incomplete });
     }
     return results;
@@ -196,7 +197,8 @@ export class PlanRuns {
   /** One run's whole tree, also after later runs of its plan replaced it on the plan's route. */
   async run(serviceName: string, runId: string): Promise<PlanTree> {
     const service = this.service(serviceName);
-    const view = await this.store.view(runId);
+    // Run ids are UUIDs: anything else names no run (and never another key).
+    const view = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/.test(runId) ? await this.store.view(runId) : null;
     if (view === null || view.run.service !== service.name) throw new AppError('NOT_FOUND', `run ${runId} of service ${service.name} is not in the history (the last runs are kept, DRPLAN_RUN_HISTORY)`);
     return { ...planTree(view.run, view.live), rerunBlocked: await this.store.rerunBlocked(view.run) };
   }

@@ -86,8 +86,17 @@ export function summarize(run: RunState, now: number): RunSummary {
   };
 }
 
-/** One entry per place: the same name under two prefixes of a bucket is two snapshots. */
-function catalogueField(record: Pick<SnapshotRecord, 'storage' | 'location' | 'prefix' | 'name'>): string {
+/**
+ * One entry per place: the same name in two buckets of one name on two endpoints, or under two
+ * prefixes of a bucket, is two snapshots. Fields join storage, endpoint, account, bucket or
+ * container, prefix and name with newlines (none of them holds one).
+ */
+type Place = Pick<SnapshotRecord, 'storage' | 'location' | 'prefix' | 'endpoint' | 'account'>;
+function catalogueField(record: Place & { name: string }): string {
+  return [record.storage, record.endpoint ?? '', record.account ?? '', record.location, record.prefix ?? '', record.name].join('\n');
+}
+/** The field entries had before endpoints and accounts were part of it. */
+function legacyField(record: Place & { name: string }): string {
   return [record.storage, record.location, record.prefix ?? '', record.name].join(':');
 }
 
@@ -260,20 +269,35 @@ export class RunStore {
    * Makes the catalogue's entries for one place (storage, bucket or container, prefix) exactly
    * `entries`: what its manifests say now. Entries of other places stay.
    */
-  async replaceSnapshots(service: string, place: Pick<SnapshotRecord, 'storage' | 'location' | 'prefix'>, entries: Array<{ record: SnapshotRecord; manifest: unknown }>): Promise<{ added: string[]; removed: string[] }> {
+  async replaceSnapshots(service: string, place: Place, entries: Array<{ record: SnapshotRecord; manifest: unknown }>, listedFrom?: string): Promise<{ added: string[]; removed: string[] }> {
+    const k = this.keys;
     const head = catalogueField({ ...place, name: '' });
-    const existing = (await this.options.redis.hkeys(this.keys.snapshots(service))).filter((field) => field.startsWith(head) && !field.slice(head.length).includes(':'));
+    const legacyHead = legacyField({ ...place, name: '' });
+    const fields = await this.options.redis.hkeys(k.snapshots(service));
+    const existing = fields.filter((field) => field.startsWith(head) && !field.slice(head.length).includes('\n'));
+    const legacy = fields.filter((field) => field.startsWith(legacyHead) && !field.slice(legacyHead.length).includes(':') && !field.includes('\n'));
     const fresh = new Map(entries.map((entry) => [catalogueField(entry.record), entry]));
-    const removed = existing.filter((field) => !fresh.has(field));
+    let stale = existing.filter((field) => !fresh.has(field));
+    // An entry recorded after the listing began (a backup that committed meanwhile) is newer than
+    // what the listing could see: it stays.
+    if (listedFrom !== undefined && stale.length > 0) {
+      const records = await this.options.redis.hmget(k.snapshots(service), ...stale);
+      stale = stale.filter((_, i) => {
+        const json = records[i];
+        return json === null || json === undefined || (JSON.parse(json) as SnapshotRecord).created < listedFrom;
+      });
+    }
     const added = [...fresh.keys()].filter((field) => !existing.includes(field));
     const multi = this.options.redis.multi();
-    if (removed.length > 0) multi.hdel(this.keys.snapshots(service), ...removed).hdel(this.keys.manifests(service), ...removed);
+    const dropped = [...stale, ...legacy];
+    if (dropped.length > 0) multi.hdel(k.snapshots(service), ...dropped).hdel(k.manifests(service), ...dropped);
     for (const [field, entry] of fresh) {
-      multi.hset(this.keys.snapshots(service), field, JSON.stringify(entry.record)).hset(this.keys.manifests(service), field, JSON.stringify(entry.manifest));
+      multi.hset(k.snapshots(service), field, JSON.stringify(entry.record)).hset(k.manifests(service), field, JSON.stringify(entry.manifest));
     }
     await multi.exec();
     const name = (field: string): string => field.slice(head.length);
-    return { added: added.map(name).sort(), removed: removed.map(name).sort() };
+    const legacyNames = new Set(legacy.map((field) => field.slice(legacyHead.length)));
+    return { added: added.map(name).filter((n) => !legacyNames.has(n)).sort(), removed: [...stale.map(name), ...[...legacyNames].filter((n) => !entries.some((e) => e.record.name === n))].sort() };
   }
 
   /** The catalogue of a service, newest first. */

@@ -80,6 +80,9 @@ export function azureAuth(values: Readonly<Record<string, string>>): AzureAuth {
   return { kind: 'default' };
 }
 
+export const AMBIENT_ENDPOINT =
+  "AZURE_BLOB_ENDPOINT without AZURE_STORAGE_KEY or a service principal would send this agent's own Azure token there: give credentials, or declare the endpoint in a location of the service";
+
 /** The parameters that name a location: with `LOCATION`, the service's name for it and nothing else. */
 function naming(location: Location, explicit: Record<string, string>): Record<string, string> {
   return location.locationName === undefined ? explicit : { LOCATION: location.locationName };
@@ -140,11 +143,16 @@ const azure: StorageDriver = {
     };
   },
   open(location, values, settings) {
+    const auth = azureAuth(values);
+    // DefaultAzureCredential's tokens are good for every account the identity may reach: they go
+    // only to the cloud's own endpoint, or to one the service's YAML declares, never to one a
+    // start request names.
+    if (auth.kind === 'default' && location.endpoint !== null && location.locationName === undefined) throw new AppError('CONFIG', AMBIENT_ENDPOINT);
     return createAzureStore({
       account: location.account ?? '',
       container: location.name,
       endpoint: location.endpoint ?? undefined,
-      auth: azureAuth(values),
+      auth,
       blockSizeMb: settings.azureBlockSizeMb,
       concurrency: settings.azureConcurrency,
       timeoutMs: settings.timeoutMs,

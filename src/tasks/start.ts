@@ -1,7 +1,7 @@
 import type { ParameterProblem, PlanSpec, ResolvedParameters, ServiceSpec } from '../engine/index.js';
-import { errorMessage, own } from '../shared/index.js';
+import { AppError, errorMessage, own } from '../shared/index.js';
 import { repositoryFor } from './location.js';
-import { STORAGE_DRIVERS, type StorageKind } from '../storage/index.js';
+import { AMBIENT_ENDPOINT, STORAGE_DRIVERS, type StorageKind } from '../storage/index.js';
 
 /** What a start request becomes once the service has had its say: the parameters to run with, and what is wrong. */
 export interface PreparedStart {
@@ -29,6 +29,10 @@ function partialCredentials(plan: PlanSpec, resolved: ResolvedParameters): Param
   const kind = storageOfPlan(plan);
   if (kind === undefined) return [];
   const has = (name: string): boolean => resolved.values[name] !== undefined || resolved.secrets[name] !== undefined;
+  // Azure's ambient identity never goes to an endpoint the request names (see the driver).
+  if (kind === 'azure' && !has('LOCATION') && has('AZURE_BLOB_ENDPOINT') && !has('AZURE_STORAGE_KEY') && !has('CLIENT_ID') && !has('TENANT_ID') && !has('CLIENT_SECRET')) {
+    return [{ parameter: 'AZURE_BLOB_ENDPOINT', message: AMBIENT_ENDPOINT }];
+  }
   return STORAGE_DRIVERS[kind].credentialGroups.flatMap((group) => {
     const given = group.filter(has);
     if (given.length === 0 || given.length === group.length) return [];
@@ -100,6 +104,8 @@ async function resolveLatest(service: ServiceSpec, plan: PlanSpec, resolved: Res
     }
     return { resolved: { values: { ...resolved.values, SNAPSHOT_NAME: chosen.name }, secrets: resolved.secrets }, problems: [] };
   } catch (error) {
+    // A store that is down or slow is not a bad parameter: the start may be tried again.
+    if (error instanceof AppError && error.retryable) throw new AppError(error.code, `${LATEST} could not be resolved from storage: ${error.message}`, { cause: error });
     return { resolved, problems: [{ parameter: 'SNAPSHOT_NAME', message: `${LATEST} could not be resolved from storage: ${errorMessage(error)}` }] };
   } finally {
     repo.store.close();

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { chmodSync, readFileSync, statSync } from 'node:fs';
+import { chmodSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { stateDirOf, withSecretKey } from '../../src/main/secret-key.js';
@@ -14,6 +14,7 @@ describe('the secret key of the embedded default', () => {
     assert.equal(statSync(file).mode & 0o777, 0o600);
     assert.equal(Buffer.from(first.env['DRPLAN_SECRET_KEY'] ?? '', 'base64').length, 32);
     assert.equal(readFileSync(file, 'utf8').trim(), first.env['DRPLAN_SECRET_KEY']);
+    assert.deepEqual(readdirSync(state), ['secret-key'], 'no temporary file left');
     const second = withSecretKey({ DRPLAN_STATE_DIR: state });
     assert.equal(second.env['DRPLAN_SECRET_KEY'], first.env['DRPLAN_SECRET_KEY'], 'the same key after a restart');
   });
@@ -24,6 +25,10 @@ describe('the secret key of the embedded default', () => {
     withSecretKey({ DRPLAN_STATE_DIR: state });
     chmodSync(join(state, 'secret-key'), 0o644);
     assert.throws(() => withSecretKey({ DRPLAN_STATE_DIR: state }), /secret-key is readable by others \(mode 644\): chmod 600 it, or set DRPLAN_SECRET_KEY$/);
+    // An empty or damaged key file (a crash while writing it, by hand) never means "no key".
+    writeFileSync(join(state, 'secret-key'), '', { mode: 0o600 });
+    chmodSync(join(state, 'secret-key'), 0o600);
+    assert.throws(() => withSecretKey({ DRPLAN_STATE_DIR: state }), /secret-key does not hold a 32-byte key in base64: remove it/);
   });
 
   it('lives in var/ beside the services directory unless DRPLAN_STATE_DIR says otherwise', () => {

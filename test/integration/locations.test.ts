@@ -4,17 +4,18 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { ChildProcess } from 'node:child_process';
 import { writeDataset } from '../../scripts/lib/dataset.js';
+import type { SnapshotRecord } from '../../src/engine/index.js';
 import { createS3Store } from '../../src/storage/index.js';
 import { exited, spawnDrplan } from '../helpers/agent-process.js';
 import { runCli } from '../helpers/cli.js';
 import { AZURITE_ACCOUNT, AZURITE_KEY, startAzurite, type AzureServer } from '../helpers/azure.js';
 import { shippedPlans } from '../helpers/fixtures.js';
-import { startRedis, type RedisServer } from '../helpers/redis.js';
+import { freePort, startRedis, type RedisServer } from '../helpers/redis.js';
 import { startS3, type S3Server } from '../helpers/s3.js';
 import { startStack, stepOf, type Stack } from '../helpers/stack.js';
 import { describeTree } from '../helpers/tree.js';
 
-const service = (s3: S3Server, azure: AzureServer): string => `name: svc
+const service = (s3: S3Server, azure: AzureServer, deadPort: number): string => `name: svc
 pods:
   node:
     count: 3
@@ -46,6 +47,19 @@ locations:
     endpoint: ${s3.endpoint}
     prefix: history
     credentials: { accessKeyIdEnv: PRIMARY_KEY_ID, secretAccessKeyEnv: PRIMARY_SECRET }
+  twin:
+    storage: s3
+    bucket: backups
+    region: us-east-1
+    endpoint: ${s3.endpoint.replace('127.0.0.1', 'localhost')}
+    prefix: history
+    credentials: { accessKeyIdEnv: PRIMARY_KEY_ID, secretAccessKeyEnv: PRIMARY_SECRET }
+  dead:
+    storage: s3
+    bucket: backups
+    region: us-east-1
+    endpoint: http://127.0.0.1:${deadPort}
+    credentials: { accessKeyIdEnv: PRIMARY_KEY_ID, secretAccessKeyEnv: PRIMARY_SECRET }
   unset:
     storage: s3
     bucket: backups
@@ -74,7 +88,7 @@ describe('locations: a backup and a restore named by LOCATION, with the credenti
     azure = await startAzurite(['backups']);
     stack = await startStack({
       redisUrl: redis.url,
-      services: { 'svc.yml': service(s3, azure) },
+      services: { 'svc.yml': service(s3, azure, await freePort()) },
       plans: shippedPlans('backup-s3', 'restore-s3', 'backup-azure', 'restore-azure'),
       agents: false,
       // The API reads locations too (refresh, latest): the variables the locations name, and no
@@ -187,18 +201,27 @@ describe('locations: a backup and a restore named by LOCATION, with the credenti
   it('a start with an unknown location, one of another kind, or LOCATION mixed with a bucket is a 400 naming each problem', async () => {
     const unknown = await stack.start('backup-s3', { SNAPSHOT_NAME: 'x', LOCATION: 'nowhere' });
     assert.equal(unknown.statusCode, 400);
-    assert.match(unknown.json<{ message: string }>().message, /LOCATION 'nowhere' is not a location of service svc \(known: primary, chain, offsite, history, unset\)/);
+    assert.match(unknown.json<{ message: string }>().message, /LOCATION 'nowhere' is not a location of service svc \(known: primary, chain, offsite, history, twin, dead, unset\)/);
     const kind = await stack.start('restore-s3', { SNAPSHOT_NAME: 'x', LOCATION: 'offsite', S3_BUCKET_NAME: 'other' });
     assert.equal(kind.statusCode, 400);
     const problems = kind.json<{ problems?: Array<{ parameter: string; message: string }> }>().problems ?? [];
     assert.deepEqual(
       problems.map((p) => `${p.parameter} ${p.message}`),
       [
-        'LOCATION \'offsite\' is azure storage, and plan restore-s3 uses s3 (s3 locations: primary, chain, history, unset)',
+        'LOCATION \'offsite\' is azure storage, and plan restore-s3 uses s3 (s3 locations: primary, chain, history, twin, dead, unset)',
         'S3_BUCKET_NAME cannot be given with LOCATION: location offsite says where the snapshots are',
       ],
       kind.body,
     );
+    // The agent's own Azure identity never goes to an endpoint a request names.
+    const ambient = await stack.start('backup-azure', { SNAPSHOT_NAME: 'x', AZURE_STORAGE_ACCOUNT: 'a', CONTAINER_NAME: 'c', AZURE_BLOB_ENDPOINT: 'https://collector.invalid/a' });
+    assert.equal(ambient.statusCode, 400);
+    assert.deepEqual(ambient.json<{ problems: Array<{ parameter: string }> }>().problems.map((p) => p.parameter), ['AZURE_BLOB_ENDPOINT']);
+    assert.match(ambient.body, /would send this agent's own Azure token there: give credentials, or declare the endpoint in a location of the service/);
+    // A store that does not answer while latest is resolved is a 503 to try again, not a bad parameter.
+    const down = await stack.start('restore-s3', { SNAPSHOT_NAME: 'latest', LOCATION: 'dead' });
+    assert.equal(down.statusCode, 503, down.body);
+    assert.match(down.json<{ message: string }>().message, /^latest could not be resolved from storage: /);
   });
 
   it('SNAPSHOT_NAME=latest and RESTORE_BEFORE pick the right snapshot out of three, resolved when the run starts', async () => {
@@ -249,7 +272,30 @@ describe('locations: a backup and a restore named by LOCATION, with the credenti
     assert.match(byLocation['unset']?.error ?? '', /^location unset takes its credentials from NOT_SET_KEY_ID, NOT_SET_SECRET, which are not set/);
     const after = (await stack.app.inject({ method: 'GET', url: '/v1/service/svc/snapshots' })).json<Array<{ name: string; locationName?: string }>>();
     const names = (list: typeof after): string[] => list.map((e) => `${e.locationName ?? '?'}/${e.name}`).sort();
-    assert.deepEqual(names(after), names(before), 'exactly the committed snapshots are back');
+    // The same bucket and prefix behind another endpoint is another place, with entries of its own.
+    assert.deepEqual(byLocation['twin']?.added, ['v-a', 'v-b', 'v-c']);
+    assert.deepEqual(names(after.filter((e) => e.locationName !== 'twin')), names(before), 'exactly the committed snapshots are back');
+
+    const historyAgain = await stack.app.inject({ method: 'POST', url: '/v1/service/svc/snapshots/refresh?location=history' });
+    assert.deepEqual(historyAgain.json<Array<{ added: string[]; removed: string[] }>>().map((r) => [r.added, r.removed]), [[[], []]], 'refreshing one place leaves the other alone');
+    assert.equal((await stack.app.inject({ method: 'GET', url: '/v1/service/svc/snapshots/v-b' })).statusCode, 409, 'the name is in two places now');
+    await stack.redis.del(`${stack.prefix}:_svc:svc:snapshots`, `${stack.prefix}:_svc:svc:manifests`);
+    await stack.app.inject({ method: 'POST', url: '/v1/service/svc/snapshots/refresh?location=history' });
+
+    // A location the API cannot open, asked for alone, says why in the result.
+    const unset = await stack.app.inject({ method: 'POST', url: '/v1/service/svc/snapshots/refresh?location=unset' });
+    assert.equal(unset.statusCode, 200);
+    assert.match(unset.json<Array<{ error?: string }>>()[0]?.error ?? '', /^location unset takes its credentials from NOT_SET_KEY_ID, NOT_SET_SECRET/);
+
+    // An entry recorded after a listing began (a backup that committed meanwhile) outlives that listing's refresh.
+    const [entry] = (await stack.app.inject({ method: 'GET', url: '/v1/service/svc/snapshots?location=history' })).json<Array<Record<string, unknown>>>();
+    const listedFrom = new Date().toISOString();
+    const late = { ...(entry as unknown as SnapshotRecord), name: 'v-late', created: new Date(Date.now() + 1000).toISOString() };
+    await stack.store.recordSnapshot(late, { format: 2 });
+    const kept = await stack.store.replaceSnapshots('svc', late, [], listedFrom);
+    assert.ok(!kept.removed.includes('v-late') && kept.removed.includes('v-c'), JSON.stringify(kept));
+    await stack.store.replaceSnapshots('svc', late, [], new Date(Date.now() + 60_000).toISOString());
+    await stack.app.inject({ method: 'POST', url: '/v1/service/svc/snapshots/refresh?location=history' });
 
     // A snapshot deleted from storage leaves the catalogue at the next refresh of its location.
     await s3Store().delete('history/v-a/manifest.json');

@@ -62,6 +62,7 @@ describe('run history', () => {
     assert.equal(old.statusCode, 200);
     assert.equal(old.json<{ runId: string; parameters: Record<string, string> }>().parameters['MODE'], 'serial');
     assert.equal((await stack.app.inject({ method: 'GET', url: '/v1/service/svc/runs/no-such-run' })).statusCode, 404);
+    assert.equal((await stack.app.inject({ method: 'GET', url: `/v1/service/svc/runs/${first.runId ?? ''}:secrets` })).statusCode, 404, 'a run id names a run, never another key');
     assert.equal((await stack.app.inject({ method: 'GET', url: '/v1/service/svc/runs?plan=nope' })).statusCode, 404);
   });
 
