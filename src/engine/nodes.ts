@@ -1,5 +1,5 @@
 import type { ParameterProblem } from './parameters.js';
-import { renderTemplate, templateNames } from './parameters.js';
+import { dedupeProblems, renderTemplate, templateNames } from './parameters.js';
 import { phaseInstances, phasesFor } from './tasks.js';
 import type { PhaseSpec, PlanSpec, ServiceSpec } from './types.js';
 
@@ -57,11 +57,5 @@ export function nodeSelectionProblems(plan: PlanSpec, service: ServiceSpec, valu
       problems.push({ parameter, message: `selects no node of phase ${phase.name}` });
     }
   }
-  const seen = new Set<string>();
-  return problems.filter((p) => {
-    const key = `${p.parameter}\u0000${p.message}`;
-    if (seen.has(key)) return false;
-    seen.add(key);
-    return true;
-  });
+  return dedupeProblems(problems);
 }

@@ -118,10 +118,11 @@ export function resolveParameters(
     }
   }
 
-  return { resolved: { values, secrets }, problems: dedupe(problems) };
+  return { resolved: { values, secrets }, problems: dedupeProblems(problems) };
 }
 
-function dedupe(problems: ParameterProblem[]): ParameterProblem[] {
+/** The problems without repeats (the same parameter and message). */
+export function dedupeProblems(problems: ParameterProblem[]): ParameterProblem[] {
   const seen = new Set<string>();
   return problems.filter((problem) => {
     const key = `${problem.parameter}\u0000${problem.message}`;

@@ -44,8 +44,11 @@ export interface StorageDriver {
   parameters(location: Location): Record<string, string>;
   /** Every parameter that says where (not how to authenticate): what `LOCATION` stands in for. */
   readonly whereParameters: readonly string[];
-  /** Credential parameters that only work together: all of a group, or none. */
-  readonly credentialGroups: ReadonlyArray<readonly string[]>;
+  /**
+   * What is wrong with the credentials a start gives (`has` says which parameters are there), by
+   * parameter: a group given in part, or the agent's own identity sent where the request says.
+   */
+  credentialProblems(has: (name: string) => boolean): Array<{ parameter: string; message: string }>;
 }
 
 const given = (value: string | undefined): string | undefined => (value === undefined || value === '' ? undefined : value);
@@ -83,6 +86,15 @@ export function azureAuth(values: Readonly<Record<string, string>>): AzureAuth {
 export const AMBIENT_ENDPOINT =
   "AZURE_BLOB_ENDPOINT without AZURE_STORAGE_KEY or a service principal would send this agent's own Azure token there: give credentials, or declare the endpoint in a location of the service";
 
+/** Credential parameters of a group given in part (an access key id without its secret). */
+function partialGroups(groups: ReadonlyArray<readonly string[]>, has: (name: string) => boolean): Array<{ parameter: string; message: string }> {
+  return groups.flatMap((group) => {
+    const present = group.filter(has);
+    if (present.length === 0 || present.length === group.length) return [];
+    return group.filter((name) => !has(name)).map((parameter) => ({ parameter, message: `is needed with ${present.join(', ')}: give ${group.join(', ')} together, or none of them for the default credential chain` }));
+  });
+}
+
 /** The parameters that name a location: with `LOCATION`, the service's name for it and nothing else. */
 function naming(location: Location, explicit: Record<string, string>): Record<string, string> {
   return location.locationName === undefined ? explicit : { LOCATION: location.locationName };
@@ -91,7 +103,7 @@ function naming(location: Location, explicit: Record<string, string>): Record<st
 const s3: StorageDriver = {
   kind: 's3',
   whereParameters: ['S3_BUCKET_NAME', 'AWS_REGION', 'S3_ENDPOINT_URL', 'S3_PREFIX'],
-  credentialGroups: [['AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY']],
+  credentialProblems: (has) => partialGroups([['AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY']], has),
   locate(values) {
     need(values, ['AWS_REGION', 'S3_BUCKET_NAME']);
     return {
@@ -130,7 +142,10 @@ const s3: StorageDriver = {
 const azure: StorageDriver = {
   kind: 'azure',
   whereParameters: ['AZURE_STORAGE_ACCOUNT', 'CONTAINER_NAME', 'AZURE_BLOB_ENDPOINT', 'AZURE_PREFIX', 'AZURE_BLOB_PREFIX'],
-  credentialGroups: [['CLIENT_ID', 'TENANT_ID', 'CLIENT_SECRET']],
+  credentialProblems: (has) =>
+    !has('LOCATION') && has('AZURE_BLOB_ENDPOINT') && ['AZURE_STORAGE_KEY', 'CLIENT_ID', 'TENANT_ID', 'CLIENT_SECRET'].every((name) => !has(name))
+      ? [{ parameter: 'AZURE_BLOB_ENDPOINT', message: AMBIENT_ENDPOINT }]
+      : partialGroups([['CLIENT_ID', 'TENANT_ID', 'CLIENT_SECRET']], has),
   locate(values) {
     need(values, ['AZURE_STORAGE_ACCOUNT', 'CONTAINER_NAME']);
     const account = values['AZURE_STORAGE_ACCOUNT'] ?? '';
@@ -170,7 +185,7 @@ const azure: StorageDriver = {
 const fs: StorageDriver = {
   kind: 'fs',
   whereParameters: ['FS_ROOT', 'FS_PREFIX'],
-  credentialGroups: [],
+  credentialProblems: () => [],
   locate(values) {
     need(values, ['FS_ROOT']);
     return { storage: 'fs', name: values['FS_ROOT'] ?? '', prefix: prefixOf(values['FS_PREFIX']), endpoint: null };

@@ -27,6 +27,14 @@ export const BUILTINS: Readonly<Record<string, Task>> = Object.freeze(
 /** The names of the built-in tasks. */
 export const builtinTaskNames = (): ReadonlySet<string> => new Set(Object.keys(BUILTINS));
 
+/** The kind of storage a built-in task reads or writes, or undefined for the others. */
+export function storageOfTask(task: string): StorageKind | undefined {
+  return (Object.keys(STORAGE_DRIVERS) as StorageKind[]).find((kind) => task in storageTasks(kind));
+}
+
+/** Whether a built-in task restores (checks or fetches a snapshot onto a node). */
+export const isRestoreTask = (task: string): boolean => /^(preflight|fetch)-restore-/.test(task) && storageOfTask(task) !== undefined;
+
 /** The plan task that restores snapshots of a kind of storage (what a restore plan runs). */
 export const restoreTaskOf = (storage: string): string => `fetch-restore-${storage}`;
 

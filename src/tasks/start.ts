@@ -1,7 +1,8 @@
 import type { ParameterProblem, PlanSpec, ResolvedParameters, ServiceSpec } from '../engine/index.js';
 import { AppError, errorMessage, own } from '../shared/index.js';
 import { repositoryFor } from './location.js';
-import { AMBIENT_ENDPOINT, STORAGE_DRIVERS, type StorageKind } from '../storage/index.js';
+import { isRestoreTask, storageOfTask } from './registry.js';
+import { STORAGE_DRIVERS, type StorageKind } from '../storage/index.js';
 
 /** What a start request becomes once the service has had its say: the parameters to run with, and what is wrong. */
 export interface PreparedStart {
@@ -16,28 +17,13 @@ export interface PrepareOptions {
 
 /** The kind of storage a plan reads or writes: the one its built-in storage tasks name (`upload-s3`, …). */
 export function storageOfPlan(plan: PlanSpec): StorageKind | undefined {
-  for (const phase of plan.phases) {
-    for (const kind of Object.keys(STORAGE_DRIVERS) as StorageKind[]) {
-      if ([`upload-${kind}`, `preflight-restore-${kind}`, `fetch-restore-${kind}`].includes(phase.task)) return kind;
-    }
-  }
-  return undefined;
+  return plan.phases.map((phase) => storageOfTask(phase.task)).find((kind) => kind !== undefined);
 }
 
-/** Credential parameters of a group given in part (an access key id without its secret). */
+/** The credential problems of a start, as the plan's kind of storage sees them. */
 function partialCredentials(plan: PlanSpec, resolved: ResolvedParameters): ParameterProblem[] {
   const kind = storageOfPlan(plan);
-  if (kind === undefined) return [];
-  const has = (name: string): boolean => resolved.values[name] !== undefined || resolved.secrets[name] !== undefined;
-  // Azure's ambient identity never goes to an endpoint the request names (see the driver).
-  if (kind === 'azure' && !has('LOCATION') && has('AZURE_BLOB_ENDPOINT') && !has('AZURE_STORAGE_KEY') && !has('CLIENT_ID') && !has('TENANT_ID') && !has('CLIENT_SECRET')) {
-    return [{ parameter: 'AZURE_BLOB_ENDPOINT', message: AMBIENT_ENDPOINT }];
-  }
-  return STORAGE_DRIVERS[kind].credentialGroups.flatMap((group) => {
-    const given = group.filter(has);
-    if (given.length === 0 || given.length === group.length) return [];
-    return group.filter((name) => !has(name)).map((parameter) => ({ parameter, message: `is needed with ${given.join(', ')}: give ${group.join(', ')} together, or none of them for the default credential chain` }));
-  });
+  return kind === undefined ? [] : STORAGE_DRIVERS[kind].credentialProblems((name) => resolved.values[name] !== undefined || resolved.secrets[name] !== undefined);
 }
 
 /**
@@ -70,8 +56,8 @@ export function locationProblems(service: ServiceSpec, plan: PlanSpec, resolved:
   return problems;
 }
 
-/** A plan that restores: one of its phases runs a restore task of its storage. */
-const restores = (plan: PlanSpec, kind: StorageKind): boolean => plan.phases.some((phase) => phase.task === `fetch-restore-${kind}` || phase.task === `preflight-restore-${kind}`);
+/** A plan that restores: one of its phases runs a restore task. */
+const restores = (plan: PlanSpec): boolean => plan.phases.some((phase) => isRestoreTask(phase.task));
 
 /**
  * `SNAPSHOT_NAME=latest` (with `RESTORE_BEFORE`, the newest committed before that time) becomes
@@ -82,7 +68,7 @@ async function resolveLatest(service: ServiceSpec, plan: PlanSpec, resolved: Res
   const kind = storageOfPlan(plan);
   const name = resolved.values['SNAPSHOT_NAME'];
   const before = resolved.values['RESTORE_BEFORE'];
-  if (kind === undefined || !restores(plan, kind)) return { resolved, problems: [] };
+  if (kind === undefined || !restores(plan)) return { resolved, problems: [] };
   if (before !== undefined && name !== LATEST) {
     return { resolved, problems: [{ parameter: 'RESTORE_BEFORE', message: `picks among the snapshots: give SNAPSHOT_NAME=${LATEST} with it (SNAPSHOT_NAME is ${name ?? 'not given'})` }] };
   }

@@ -1,10 +1,9 @@
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { parseParams } from '../../src/main/plan-commands.js';
-import { exited } from '../helpers/agent-process.js';
+import { exited, spawnDrplan } from '../helpers/agent-process.js';
 import { listeningFixtureStack } from '../helpers/cli.js';
 import type { Stack } from '../helpers/stack.js';
 import { tempDir } from '../helpers/tmp.js';
@@ -37,14 +36,7 @@ describe('drplan plan start with a secret from the environment and a params file
     const secret = 'tok-4f1c9a7e-never-in-argv';
     const file = join(tempDir(), 'params.env');
     writeFileSync(file, 'LABEL=from-file\n', { mode: 0o600 });
-    const bin = join(import.meta.dirname, '../../bin/drplan.js');
-    const child = spawn(process.execPath, [bin, 'plan', 'start', 'long', '-p', 'TOKEN', '--params-file', file, '--wait', '--url', url], {
-      env: { PATH: process.env['PATH'] ?? '', HOME: process.env['HOME'] ?? '', TOKEN: secret },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let output = '';
-    child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
-    child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    const child = spawnDrplan(['plan', 'start', 'long', '-p', 'TOKEN', '--params-file', file, '--wait', '--url', url], { TOKEN: secret });
     try {
       const running = await stack.waitPlan('long', 'the run started by the CLI', (t) => t.runId !== null && t.phases[0]!.steps.every((s) => s.status === 'STARTED'), 30_000);
       // The CLI is still following the run: what `ps` shows of it, word for word.
@@ -56,8 +48,8 @@ describe('drplan plan start with a secret from the environment and a params file
       const run = await stack.store.load(running.runId!);
       assert.deepEqual(await stack.store.secrets(run!), { TOKEN: secret }, 'the server got the secret');
       assert.equal((await stack.post('long', 'stop')).statusCode, 200);
-      assert.equal(await exited(child), 1, output);
-      assert.doesNotMatch(output, new RegExp(secret));
+      assert.equal(await exited(child), 1, child.output());
+      assert.doesNotMatch(child.output(), new RegExp(secret));
     } finally {
       child.kill();
     }
