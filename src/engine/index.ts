@@ -7,6 +7,7 @@ export {
   dueSteps,
   nextRetryAt,
   dispatchStep,
+  dispatchDue,
   claimStep,
   completeStep,
   failStep,
@@ -30,4 +31,5 @@ export {
   type Target,
 } from './operations.js';
 export { planTree, maskedParameters, type PlanTree, type PhaseTree, type StepTree, type LiveProgress } from './tree.js';
+export { RUN_EVENT_TYPES, runEvents, runFinishedEvent, runStartedEvent, stepEvent, type RunEvent, type RunEventType, type StepEventFields } from './events.js';
 export { selectedInstances, nodeSelectionProblems } from './nodes.js';

@@ -56,12 +56,30 @@ export function dispatchStep(run: RunState, stepId: string, now: number): Transi
   }
   const next = structuredClone(run);
   const target = findStepById(next, stepId) as StepState;
-  target.status = 'STARTING';
-  target.attempts += 1;
-  target.owner = null;
-  target.retryAt = null;
-  target.message = target.attempts === 1 ? 'queued' : `queued for attempt ${target.attempts} of ${run.retry.attempts}`;
+  queue(target, run.retry.attempts);
   return { ok: true, run: next, step: target };
+}
+
+function queue(step: StepState, attempts: number): void {
+  step.status = 'STARTING';
+  step.attempts += 1;
+  step.owner = null;
+  step.retryAt = null;
+  step.message = step.attempts === 1 ? 'queued' : `queued for attempt ${step.attempts} of ${attempts}`;
+}
+
+/** Every due step → STARTING in one change: the new run and the steps to queue (none: null). */
+export function dispatchDue(run: RunState, now: number): { run: RunState; steps: StepState[] } | null {
+  const due = new Set(dueSteps(run, now).map((step) => step.id));
+  if (due.size === 0) return null;
+  const next = structuredClone(run);
+  const steps: StepState[] = [];
+  for (const step of next.phases.flatMap((phase) => phase.steps)) {
+    if (!due.has(step.id)) continue;
+    queue(step, run.retry.attempts);
+    steps.push(step);
+  }
+  return { run: next, steps };
 }
 
 const lostNote = (step: StepState): string => {
