@@ -1,5 +1,6 @@
+import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { PlanSpec, PlanTree } from '../engine/index.js';
-import type { RunSummary } from '../runs/index.js';
+import type { RunSummary, TaggedTree } from '../runs/index.js';
 import type { PlanInfo, PlanParameters, RunInfo } from './schemas.js';
 
 const iso = (ms: number | null): string | null => (ms === null ? null : new Date(ms).toISOString());
@@ -21,6 +22,28 @@ export function toPlanInfo(tree: PlanTree): PlanInfo {
       })),
     })),
   };
+}
+
+const bodies = new WeakMap<PlanTree, Buffer>();
+
+/**
+ * Sends a plan tree with its entity tag, or 304 when the client holds that version already. A
+ * tree kept built (one per version of a run) is serialized once, by the route's schema.
+ */
+export function sendTree(request: FastifyRequest, reply: FastifyReply, { tree, tag }: TaggedTree): FastifyReply {
+  if (tag !== null) {
+    reply.header('etag', tag);
+    const held = request.headers['if-none-match'];
+    if (held !== undefined && held.split(',').some((t) => t.trim().replace(/^W\//, '') === tag)) return reply.code(304).send();
+  }
+  reply.code(planHttpStatus(tree));
+  let body = bodies.get(tree);
+  if (body === undefined) {
+    const serialized = reply.serialize(toPlanInfo(tree));
+    body = typeof serialized === 'string' ? Buffer.from(serialized) : Buffer.from(serialized as ArrayBuffer);
+    bodies.set(tree, body);
+  }
+  return reply.type('application/json; charset=utf-8').send(body);
 }
 
 /** A line of the run history with times as ISO strings. */

@@ -1,4 +1,4 @@
-import { dispatchStep, dueSteps, failStep, isInFlight, type RunState, type StepState } from '../engine/index.js';
+import { dispatchDue, failStep, isInFlight, type RunState, type StepState } from '../engine/index.js';
 import type { Producer, StepJob } from '../jobs/index.js';
 import { ERROR_CODES, errorMessage, type Logger } from '../shared/index.js';
 import type { RunStore } from './run-store.js';
@@ -54,20 +54,23 @@ export function createCoordinator(options: CoordinatorOptions): Coordinator {
   let subscription: { close(): Promise<void> } | undefined;
   let stopped = false;
 
-  async function dispatch(run: RunState): Promise<void> {
-    for (const step of dueSteps(run, now())) {
-      let dispatched: StepState | undefined;
-      const result = await store.update(run.id, (current) => {
-        const t = dispatchStep(current, step.id, now());
-        if (!t.ok) return null;
-        dispatched = t.step;
-        return t.run;
-      });
-      if (result?.changed === true && dispatched !== undefined) {
-        await producer.enqueue(stepJob(result.run, dispatched));
-        logger.debug({ runId: run.id, step: dispatched.name, attempt: dispatched.attempts }, 'step queued');
-      }
+  /**
+   * Queues every due step in one write, and settles a run whose last step ended (the update does
+   * that by itself). Returns the run as it is now.
+   */
+  async function dispatch(runId: string): Promise<RunState | null> {
+    let dispatched: StepState[] = [];
+    const result = await store.update(runId, (current) => {
+      const due = dispatchDue(current, now());
+      dispatched = due?.steps ?? [];
+      return due?.run ?? null;
+    });
+    if (result === null) return null;
+    if (result.changed && dispatched.length > 0) {
+      await Promise.all(dispatched.map((step) => producer.enqueue(stepJob(result.run, step))));
+      logger.debug({ runId, steps: dispatched.map((step) => step.name) }, 'steps queued');
     }
+    return result.run;
   }
 
   /** A job that failed outside the processor (stalled too often) or vanished is an attempt lost. */
@@ -83,24 +86,22 @@ export function createCoordinator(options: CoordinatorOptions): Coordinator {
             ? `its worker was lost: ${status.failedReason ?? 'job failed'}`
             : `its job ended without a result (${status.state})`;
         const ref = { runId: run.id, stepId: step.id, gen: step.gen, attempt: step.attempts };
-        await store.update(run.id, (current) => {
-          const t = failStep(current, ref, null, { message: reason, retryable: ERROR_CODES.WORKER_LOST.retryable, lost: status.state === 'failed' }, now());
-          return t.ok ? t.run : null;
-        });
-        logger.warn({ runId: run.id, step: step.name, reason }, 'step attempt lost');
+        // The state read may be older than the job's: an attempt that finished meanwhile is not lost.
+        const lost = await store.transitionStep(run.id, step.id, (current) =>
+          failStep(current, ref, null, { message: reason, retryable: ERROR_CODES.WORKER_LOST.retryable, lost: status.state === 'failed' }, now()),
+        );
+        if (lost.ok) logger.warn({ runId: run.id, step: step.name, reason }, 'step attempt lost');
       }
     }
   }
 
   async function advanceNow(runId: string): Promise<void> {
-    const run = await store.load(runId);
+    const run = await dispatch(runId);
     if (run === null) return;
-    await dispatch(run);
     const last = lastReconcile.get(runId) ?? 0;
     if (now() - last >= reconcileMs) {
       lastReconcile.set(runId, now());
-      const fresh = await store.load(runId);
-      if (fresh !== null) await reconcile(fresh);
+      await reconcile(run);
     }
   }
 

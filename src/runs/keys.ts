@@ -6,6 +6,8 @@ export function createKeys(prefix: string) {
   const run = (id: string): string => `${prefix}:_run:${id}`;
   return {
     run,
+    steps: (id: string): string => `${run(id)}:steps`,
+    stepVersions: (id: string): string => `${run(id)}:stepv`,
     tokens: (id: string): string => `${run(id)}:tokens`,
     progress: (id: string): string => `${run(id)}:progress`,
     secrets: (id: string): string => `${run(id)}:secrets`,
@@ -15,7 +17,10 @@ export function createKeys(prefix: string) {
     manifests: (service: string): string => `${prefix}:_svc:${service}:manifests`,
     history: (service: string): string => `${prefix}:_svc:${service}:runs`,
     active: `${prefix}:_active`,
+    /** Pub/sub channel: the id of a run that changed, for coordinators. */
     events: `${prefix}:_events`,
+    /** Stream of typed run events (the outbox), written with the changes they describe. */
+    outbox: `${prefix}:_outbox`,
   };
 }
 

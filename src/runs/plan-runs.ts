@@ -71,11 +71,28 @@ function previewId(...parts: string[]): string {
   return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-5${hex.slice(13, 16)}-a${hex.slice(17, 20)}-${hex.slice(20, 32)}`;
 }
 
+/** A plan tree and its entity tag: it names the run and its version (null for a plan never run). */
+export interface TaggedTree {
+  tree: PlanTree;
+  tag: string | null;
+}
+
+/** Trees kept built, the most recently built ones. */
+const TREES_CACHED = 256;
+/** The least time between two builds of a run's tree for changes made by other processes. */
+const TREE_REBUILD_MS = 100;
+
+const treeTag = (runId: string, version: string): string => `"${runId}.${version}"`;
+
 /** Plans of services as the REST API sees them: latest run or a never-run preview, start, operations. */
 export class PlanRuns {
+  private readonly trees = new Map<string, { version: string; tree: PlanTree; builtAt: number }>();
+  private readonly building = new Map<string, Promise<TaggedTree | null>>();
+
   constructor(
     private readonly store: RunStore,
     private readonly catalog: Catalog,
+    private readonly now: () => number = Date.now,
   ) {}
 
   service(name: string): ServiceSpec {
@@ -195,22 +212,55 @@ export class PlanRuns {
   }
 
   /** One run's whole tree, also after later runs of its plan replaced it on the plan's route. */
-  async run(serviceName: string, runId: string): Promise<PlanTree> {
+  async run(serviceName: string, runId: string): Promise<TaggedTree> {
     const service = this.service(serviceName);
     // Run ids are UUIDs: anything else names no run (and never another key).
-    const view = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/.test(runId) ? await this.store.view(runId) : null;
-    if (view === null || view.run.service !== service.name) throw new AppError('NOT_FOUND', `run ${runId} of service ${service.name} is not in the history (the last runs are kept, DRPLAN_RUN_HISTORY)`);
-    return { ...planTree(view.run, view.live), rerunBlocked: await this.store.rerunBlocked(view.run) };
+    const found = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/.test(runId) ? await this.runTree(runId) : null;
+    if (found === null || found.tree.service !== service.name) throw new AppError('NOT_FOUND', `run ${runId} of service ${service.name} is not in the history (the last runs are kept, DRPLAN_RUN_HISTORY)`);
+    return found;
   }
 
-  /** The plan's latest run, or its never-run preview (all PENDING, `runId: null`). */
-  async tree(serviceName: string, planName: string): Promise<PlanTree> {
+  /**
+   * The plan's latest run, or its never-run preview (all PENDING, `runId: null`, no tag). A
+   * run's tree is built once per version of the run: asking again costs two small reads.
+   */
+  async tree(serviceName: string, planName: string): Promise<TaggedTree> {
     const plan = this.plan(serviceName, planName);
     const service = this.service(serviceName);
     const runId = await this.store.latestRunId(service.name, plan.name);
-    const view = runId === null ? null : await this.store.view(runId);
-    if (view === null) return planTree(this.preview(service, plan), {}, null);
-    return { ...planTree(view.run, view.live), rerunBlocked: await this.store.rerunBlocked(view.run) };
+    const found = runId === null ? null : await this.runTree(runId);
+    return found ?? { tree: planTree(this.preview(service, plan), {}, null), tag: null };
+  }
+
+  /**
+   * A run's tree, built again when the run changed, but not more often than every
+   * TREE_REBUILD_MS for changes made elsewhere (workers, other API processes): a run of many
+   * nodes changes hundreds of times a second, and its readers see it at most that much late.
+   * What this process changes itself is seen at once.
+   */
+  private async runTree(runId: string): Promise<TaggedTree | null> {
+    const version = await this.store.version(runId);
+    if (version === null) return null;
+    const cached = this.trees.get(runId);
+    if (cached !== undefined && (cached.version === version || this.now() - cached.builtAt < TREE_REBUILD_MS)) return { tree: cached.tree, tag: treeTag(runId, cached.version) };
+    // One build at a time per run: the requests that arrive meanwhile wait for it.
+    let building = this.building.get(runId);
+    if (building === undefined) {
+      building = this.buildTree(runId).finally(() => this.building.delete(runId));
+      this.building.set(runId, building);
+    }
+    return building;
+  }
+
+  private async buildTree(runId: string): Promise<TaggedTree | null> {
+    const builtAt = this.now();
+    const view = await this.store.view(runId);
+    if (view === null) return null;
+    const tree = { ...planTree(view.run, view.live), rerunBlocked: await this.store.rerunBlocked(view.run) };
+    this.trees.delete(runId);
+    this.trees.set(runId, { version: view.version, tree, builtAt });
+    if (this.trees.size > TREES_CACHED) this.trees.delete(this.trees.keys().next().value as string);
+    return { tree, tag: treeTag(runId, view.version) };
   }
 
   /**
@@ -262,6 +312,7 @@ export class PlanRuns {
       outcome = apply(run);
       return outcome.changed ? outcome.run : null;
     });
+    this.trees.delete(runId);
     if (result === null || outcome === undefined) throw new AppError('NOT_FOUND', `run ${runId} of plan ${plan.name} no longer exists`);
     return { changed: outcome.changed, message: outcome.message };
   }

@@ -3,8 +3,15 @@ import type { Redis } from 'ioredis';
 import {
   createRun,
   isActive,
+  maskedParameters,
   planTree,
+  runEvents,
+  runStartedEvent,
+  stepEvent,
   type LiveProgress,
+  type PhaseState,
+  type RunEvent,
+  type Transition,
   type PlanSpec,
   type ResolvedParameters,
   type RunState,
@@ -100,10 +107,45 @@ function legacyField(record: Place & { name: string }): string {
   return [record.storage, record.location, record.prefix ?? '', record.name].join(':');
 }
 
+/** A run's steps as stored: the head holds each phase's step ids in order. */
+type RunHead = Omit<RunState, 'phases' | 'snapshot'> & { phases: Array<Omit<PhaseState, 'steps'> & { steps: string[] }> };
+
+function headOf(run: RunState): RunHead {
+  const { phases, snapshot: _snapshot, ...rest } = run;
+  return { ...rest, phases: phases.map(({ steps, ...phase }) => ({ ...phase, steps: steps.map((step) => step.id) })) };
+}
+
+const lastFinish = (run: RunState): number | null => {
+  const times = run.phases.flatMap((p) => p.steps).flatMap((s) => (s.finishedAt === null ? [] : [s.finishedAt]));
+  return times.length === 0 ? null : Math.max(...times);
+};
+
+/** What a whole read of a run gives: the run, the version it was read at, and whether it holds its service. */
+interface RunRead {
+  run: RunState;
+  /** The head as stored. */
+  head: string;
+  rv: string;
+  active: boolean;
+}
+
+/** A step's transition as the store applied it: the step now, or why not. */
+export type StepUpdate = { ok: true; step: StepState; run: Omit<RunState, 'phases'> } | { ok: false; reason: string };
+
+/** Runs a store keeps a copy of. */
+const RUNS_CACHED = 64;
+
+/** Outbox entries kept (approximately: Redis trims whole nodes of the stream). */
+const OUTBOX_LENGTH = '100000';
+
 export class RunStore {
   readonly keys: Keys;
   private readonly scripts: RunScripts;
   private readonly now: () => number;
+  /** This store's copy of the runs it read lately: steps, and the version of each. */
+  private readonly runs = new Map<string, { head: string; parsed: RunHead; versions: Map<string, string>; steps: Map<string, StepState> }>();
+  /** Summaries of ended runs by run id, valid while the run's version stays. */
+  private readonly summaries = new Map<string, { rv: string; summary: RunSummary }>();
 
   constructor(private readonly options: RunStoreOptions) {
     this.keys = createKeys(options.prefix);
@@ -123,16 +165,26 @@ export class RunStore {
     const id = randomUUID();
     const run = createRun(plan, service, parameters, { runId: id, now: this.now(), newId: randomUUID });
     const sealed = run.secretNames.length === 0 ? '' : this.options.secretBox.seal(JSON.stringify(parameters.secrets));
+    const steps = JSON.stringify(Object.fromEntries(run.phases.flatMap((p) => p.steps).map((step) => [step.id, JSON.stringify(step)])));
+    const event = JSON.stringify([['run-started', JSON.stringify(runStartedEvent(run, maskedParameters(run)))]]);
     const k = this.keys;
+    let settled = false;
     for (let attempt = 0; ; attempt += 1) {
       const previous = (await this.options.redis.get(k.latest(service.name, plan.name))) ?? '';
       const [ok, other, why] = await this.scripts.startRun(
-        [k.lock(service.name), k.active, k.latest(service.name, plan.name), k.run(id), k.secrets(id), k.history(service.name), k.secrets(previous)],
-        [id, JSON.stringify(run), sealed, k.events, previous, String(run.createdAt)],
+        [k.lock(service.name), k.active, k.latest(service.name, plan.name), k.run(id), k.secrets(id), k.history(service.name), k.steps(id), k.outbox, k.run(previous), k.secrets(previous), k.stepVersions(id)],
+        [id, JSON.stringify(headOf(run)), steps, sealed, k.events, previous, String(run.createdAt), event, OUTBOX_LENGTH],
       );
       if (ok === 1) break;
       if (why === 'moved' && attempt < 5) continue;
       const holder = await this.load(other ?? '');
+      // A run whose last step just ended holds the service until a coordinator settles it: a
+      // start settles it itself rather than wait for one.
+      if (holder !== null && !settled && !isActive(holder)) {
+        settled = true;
+        await this.update(holder.id, () => null);
+        continue;
+      }
       const what = holder === null ? `run ${other ?? '?'}` : `run ${other ?? '?'} of plan ${holder.plan}`;
       throw new AppError('CONFLICT', `service ${service.name} is busy: ${what} is active`, { details: { runId: other } });
     }
@@ -150,7 +202,8 @@ export class RunStore {
     for (const id of oldest) {
       const run = await this.load(id);
       if (run !== null && (await this.latestRunId(service, run.plan)) === id) continue;
-      await this.options.redis.multi().del(k.run(id), k.tokens(id), k.progress(id), k.secrets(id)).zrem(k.history(service), id).exec();
+      await this.options.redis.multi().del(k.run(id), k.steps(id), k.stepVersions(id), k.tokens(id), k.progress(id), k.secrets(id)).zrem(k.history(service), id).exec();
+      this.summaries.delete(id);
     }
   }
 
@@ -161,37 +214,85 @@ export class RunStore {
     const out: RunSummary[] = [];
     for (let i = 0; i < ids.length && out.length < limit; i += 50) {
       const batch = ids.slice(i, i + 50);
-      const jsons = batch.length === 0 ? [] : await this.options.redis.pipeline(batch.map((id) => ['hget', this.keys.run(id), 'json'])).exec();
-      for (const [, json] of jsons ?? []) {
-        if (typeof json !== 'string') continue;
-        const run = JSON.parse(json) as RunState;
-        if (options.plan !== undefined && run.plan !== options.plan) continue;
-        out.push(summarize(run, this.now()));
+      const versions = await this.options.redis.pipeline(batch.map((id) => ['hget', this.keys.run(id), 'rv'])).exec();
+      for (const [j, id] of batch.entries()) {
+        const rv = versions?.[j]?.[1];
+        if (typeof rv !== 'string') continue;
+        const cached = this.summaries.get(id);
+        let summary = cached?.rv === rv ? cached.summary : null;
+        if (summary === null) {
+          const read = await this.read(id);
+          if (read === null) continue;
+          summary = summarize(read.run, this.now());
+          if (!summary.active) this.summaries.set(id, { rv: read.rv, summary });
+        }
+        if (options.plan !== undefined && summary.plan !== options.plan) continue;
+        out.push(summary);
         if (out.length >= limit) break;
       }
     }
+    if (this.summaries.size > 4 * (this.options.historyLimit ?? 100)) this.summaries.clear();
     return out;
   }
 
+  /**
+   * The whole run, read at one version. Only the steps that changed since this store last read
+   * the run cross the wire (a run of a few hundred steps changes a step or two at a time); a run
+   * still stored as one document is moved to the present layout.
+   */
+  private async read(runId: string): Promise<RunRead | null> {
+    const k = this.keys;
+    for (let attempt = 0; attempt < 5; attempt += 1) {
+      const cached = this.runs.get(runId);
+      const known = cached === undefined ? [] : [...cached.versions].flat();
+      const [flat, changed] = await this.scripts.read([k.run(runId), k.steps(runId), k.stepVersions(runId)], known);
+      const fields: Record<string, string> = {};
+      for (let i = 0; i + 1 < flat.length; i += 2) fields[flat[i]!] = flat[i + 1]!;
+      const head = fields['head'];
+      if (head !== undefined) {
+        const copy = cached?.head === head ? cached : { head, parsed: JSON.parse(head) as RunHead, versions: new Map(cached?.versions), steps: new Map(cached?.steps) };
+        for (let i = 0; i + 2 < changed.length; i += 3) {
+          copy.versions.set(changed[i]!, changed[i + 1]!);
+          copy.steps.set(changed[i]!, deepFreeze(JSON.parse(changed[i + 2]!) as StepState));
+        }
+        this.runs.delete(runId);
+        this.runs.set(runId, copy);
+        if (this.runs.size > RUNS_CACHED) this.runs.delete(this.runs.keys().next().value as string);
+        return { run: assemble(copy.parsed, copy.steps, fields), head, rv: fields['rv'] ?? '0', active: fields['active'] === '1' };
+      }
+      this.runs.delete(runId);
+      const legacy = fields['json'];
+      if (legacy === undefined) return null;
+      const run = JSON.parse(legacy) as RunState;
+      const steps = Object.fromEntries(run.phases.flatMap((p) => p.steps).map((step) => [step.id, JSON.stringify(step)]));
+      await this.scripts.migrate([k.run(runId), k.steps(runId), k.stepVersions(runId)], [legacy, JSON.stringify(headOf(run)), JSON.stringify(steps), isActive(run) ? '1' : '0', run.snapshot ?? '']);
+    }
+    throw new AppError('UNAVAILABLE', `run ${runId} is changing too fast to read; try again`);
+  }
+
   async load(runId: string): Promise<RunState | null> {
-    const json = await this.options.redis.hget(this.keys.run(runId), 'json');
-    return json === null ? null : (JSON.parse(json) as RunState);
+    return (await this.read(runId))?.run ?? null;
   }
 
   async latestRunId(service: string, plan: string): Promise<string | null> {
     return this.options.redis.get(this.keys.latest(service, plan));
   }
 
-  async view(runId: string): Promise<RunView | null> {
-    const [[, json], [, progress]] = (await this.options.redis
-      .multi()
-      .hget(this.keys.run(runId), 'json')
-      .hgetall(this.keys.progress(runId))
-      .exec()) as [[null, string | null], [null, Record<string, string>]];
-    if (json === null) return null;
+  /** The run's version: it changes with every write of its state (`rv`) and of its live progress (`pv`). Null: no such run. */
+  async version(runId: string): Promise<string | null> {
+    const [rv, pv] = await this.options.redis.hmget(this.keys.run(runId), 'rv', 'pv');
+    return rv === null ? null : `${rv}.${pv ?? '0'}`;
+  }
+
+  /** The run with the live progress of its running steps, and the version they were read at. */
+  async view(runId: string): Promise<(RunView & { version: string }) | null> {
+    const read = await this.read(runId);
+    if (read === null) return null;
+    // The progress with its own version, together: the tag of a tree names what it shows.
+    const [[, pv], [, progress]] = (await this.options.redis.multi().hget(this.keys.run(runId), 'pv').hgetall(this.keys.progress(runId)).exec()) as [[null, string | null], [null, Record<string, string>]];
     const live: Record<string, LiveProgress> = {};
     for (const [stepId, value] of Object.entries(progress)) live[stepId] = JSON.parse(value) as LiveProgress;
-    return { run: JSON.parse(json) as RunState, live };
+    return { run: read.run, live, version: `${read.rv}.${pv ?? '0'}` };
   }
 
   async activeRunIds(): Promise<string[]> {
@@ -199,13 +300,13 @@ export class RunStore {
   }
 
   /** Why the run cannot run again (its secret parameters are gone), or null. */
-  async rerunBlocked(run: RunState): Promise<string | null> {
+  async rerunBlocked(run: Pick<RunState, 'id' | 'secretNames'>): Promise<string | null> {
     if (run.secretNames.length === 0) return null;
     return (await this.options.redis.exists(this.keys.secrets(run.id))) === 1 ? null : discarded(run.id);
   }
 
   /** The run's secret parameters, opened. */
-  async secrets(run: RunState): Promise<Record<string, string>> {
+  async secrets(run: Pick<RunState, 'id' | 'secretNames'>): Promise<Record<string, string>> {
     if (run.secretNames.length === 0) return {};
     const sealed = await this.options.redis.get(this.keys.secrets(run.id));
     if (sealed === null) throw new AppError('CONFIG', discarded(run.id));
@@ -213,48 +314,106 @@ export class RunStore {
   }
 
   /**
-   * Applies `change` atomically: re-reads and retries when someone else wrote first. `change`
-   * returns the new run, or null for no change. Taking or releasing the service lock follows
-   * from whether the run is active before and after.
+   * Applies `change` to the whole run atomically: re-reads and retries when anything of the run
+   * was written first. `change` returns the new run, or null for no change. Taking or releasing
+   * the service lock follows from whether the run is active before and after; a run whose last
+   * step ended (a step's own transition cannot know that) is settled by any update, `() => null`
+   * included: it releases the service and its `run-finished` event is written.
    * @throws AppError CONFLICT when the run would become active while another run holds the lock.
    */
   async update(runId: string, change: (run: RunState) => RunState | null): Promise<UpdateResult | null> {
     const k = this.keys;
     for (let attempt = 0; attempt < 100; attempt += 1) {
-      const [version, json] = await this.options.redis.hmget(k.run(runId), 'v', 'json');
-      if (typeof version !== 'string' || typeof json !== 'string') return null;
-      const run = JSON.parse(json) as RunState;
+      const current = await this.read(runId);
+      if (current === null) return null;
+      const run = current.run;
       const proposed = change(run);
-      if (proposed === null) return { run, changed: false };
-      const next = structuredClone(proposed);
-      const was = isActive(run);
+      const was = current.active;
+      if (proposed === null && was === isActive(run)) return { run, changed: false };
+      const next = structuredClone(proposed ?? run);
       const now = isActive(next);
-      if (was && !now) next.finishedAt = this.now();
+      if (now) next.finishedAt = null;
+      else if (was) next.finishedAt = isActive(run) ? this.now() : (lastFinish(run) ?? this.now());
       if (!was && now) {
-        next.finishedAt = null;
         if (next.secretNames.length > 0 && (await this.options.redis.exists(k.secrets(runId))) === 0) {
           throw new AppError('CONFLICT', `${discarded(runId)}: it cannot run again`);
         }
       }
+      const before = new Map(run.phases.flatMap((p) => p.steps).map((s) => [s.id, s]));
       const tokens: Record<string, string> = {};
-      const before = new Map(run.phases.flatMap((p) => p.steps).map((s) => [s.id, stepToken(s)]));
+      const steps: Record<string, string> = {};
       for (const step of next.phases.flatMap((p) => p.steps)) {
+        const old = before.get(step.id);
+        const json = JSON.stringify(step);
+        if (old === undefined || JSON.stringify(old) !== json) steps[step.id] = json;
         const token = stepToken(step);
-        if (token !== (before.get(step.id) ?? '')) tokens[step.id] = token;
+        if (token !== (old === undefined ? '' : stepToken(old))) tokens[step.id] = token;
       }
+      const head = JSON.stringify(headOf(next));
       const lockOp = !was && now ? 'acquire' : was && !now ? 'release' : '';
       const dropSecrets = !now && !this.options.secretBox.encrypted ? '1' : '0';
-      const [ok, reason, holder] = await this.scripts.updateRun(
-        [k.run(runId), k.tokens(runId), k.progress(runId), k.lock(run.service), k.active, k.secrets(runId)],
-        [version, JSON.stringify(next), runId, lockOp, k.events, dropSecrets, JSON.stringify(tokens)],
+      const events = runEvents(run, next, this.now(), was && !now).map((event) => [event.type, JSON.stringify(event)]);
+      const snapshot = (next.snapshot ?? null) === (run.snapshot ?? null) ? '-' : (next.snapshot ?? '');
+      const [ok, reason, holder] = await this.scripts.writeRun(
+        [k.run(runId), k.steps(runId), k.stepVersions(runId), k.tokens(runId), k.progress(runId), k.lock(run.service), k.active, k.secrets(runId), k.outbox],
+        [current.rv, head === current.head ? '' : head, JSON.stringify(steps), JSON.stringify(tokens), lockOp, dropSecrets, JSON.stringify(events), k.events, runId, now ? '1' : '0', snapshot, OUTBOX_LENGTH],
       );
-      if (ok === 1) return { run: next, changed: true };
+      if (ok === 1) return { run: next, changed: proposed !== null };
+      if (reason === 'gone') return null;
       if (reason === 'locked') {
         throw new AppError('CONFLICT', `service ${run.service} is busy: run ${holder ?? '?'} is active`, { details: { runId: holder } });
       }
       if (attempt > 3) await new Promise((resolve) => setTimeout(resolve, Math.random() * 10 * attempt));
     }
     throw new AppError('UNAVAILABLE', `run ${runId} is changing too fast to update; try again`);
+  }
+
+  /**
+   * Applies a transition of one step (claim, complete, fail, release) atomically, writing that
+   * step alone: `apply` sees the run's head with that step only (the transitions read nothing
+   * else), and is applied again when the step changed first.
+   */
+  async transitionStep(runId: string, stepId: string, apply: (run: RunState) => Transition): Promise<StepUpdate> {
+    const k = this.keys;
+    for (let attempt = 0; attempt < 100; attempt += 1) {
+      const [[, head], [, snapshot], [, json], [, version]] = (await this.options.redis
+        .multi()
+        .hget(k.run(runId), 'head')
+        .hget(k.run(runId), 'snapshot')
+        .hget(k.steps(runId), stepId)
+        .hget(k.stepVersions(runId), stepId)
+        .exec()) as [[null, string | null], [null, string | null], [null, string | null], [null, string | null]];
+      if (head === null) {
+        if ((await this.read(runId)) !== null) continue;
+        return { ok: false, reason: `run ${runId} no longer exists` };
+      }
+      if (json === null) return { ok: false, reason: `step ${stepId} is not in run ${runId}` };
+      const slice = sliceOf(head, stepId, json, snapshot);
+      const before = JSON.parse(json) as StepState;
+      const t = apply(slice.run);
+      if (!t.ok) return t;
+      const event = stepEvent(t.run, slice.phase, before, t.step, this.now());
+      const token = stepToken(t.step);
+      const tokens = token === stepToken(before) ? {} : { [stepId]: token };
+      const committed = (t.run.snapshot ?? null) !== (slice.run.snapshot ?? null) ? (t.run.snapshot ?? '') : '';
+      const [ok, reason] = await this.scripts.writeStep(
+        [k.run(runId), k.steps(runId), k.stepVersions(runId), k.tokens(runId), k.progress(runId), k.outbox],
+        [stepId, version ?? '0', JSON.stringify(t.step), JSON.stringify(tokens), committed, JSON.stringify(event === null ? [] : [[event.type, JSON.stringify(event)]]), k.events, runId, OUTBOX_LENGTH],
+      );
+      if (ok === 1) {
+        const { phases: _phases, ...run } = t.run;
+        return { ok: true, step: t.step, run };
+      }
+      if (reason === 'gone') return { ok: false, reason: `run ${runId} no longer exists` };
+      if (attempt > 3) await new Promise((resolve) => setTimeout(resolve, Math.random() * 10 * attempt));
+    }
+    throw new AppError('UNAVAILABLE', `step ${stepId} of run ${runId} is changing too fast to update; try again`);
+  }
+
+  /** Outbox entries after `after` (an entry id; '-' for the oldest kept), oldest first. */
+  async events(after = '-', count = 1000): Promise<Array<{ id: string; event: RunEvent }>> {
+    const entries = (await this.options.redis.xrange(this.keys.outbox, after === '-' ? '-' : `(${after}`, '+', 'COUNT', count)) as Array<[string, string[]]>;
+    return entries.map(([id, fields]) => ({ id, event: JSON.parse(fields[fields.indexOf('data') + 1] ?? 'null') as RunEvent }));
   }
 
   /** Adds a committed snapshot (and its manifest) to its service's catalogue, which outlives runs. */
@@ -315,7 +474,7 @@ export class RunStore {
   /** Live progress from the worker holding a step. False: the step was reset, stopped or taken over. */
   async heartbeat(runId: string, stepId: string, token: string, live: LiveProgress): Promise<boolean> {
     const k = this.keys;
-    const ok = await this.scripts.reportProgress([k.tokens(runId), k.progress(runId)], [stepId, token, JSON.stringify(live)]);
+    const ok = await this.scripts.reportProgress([k.tokens(runId), k.progress(runId), k.run(runId)], [stepId, token, JSON.stringify(live)]);
     return ok === 1;
   }
 
@@ -332,4 +491,38 @@ export class RunStore {
       },
     };
   }
+}
+
+/**
+ * The run from its head and steps (shared with the store's copy: frozen). A run whose last step
+ * ended but which was not settled yet shows the time that step ended as its end.
+ */
+function assemble(head: RunHead, steps: ReadonlyMap<string, StepState>, fields: Record<string, string>): RunState {
+  const run: RunState = {
+    ...head,
+    parameters: { ...head.parameters },
+    secretNames: [...head.secretNames],
+    retry: { ...head.retry },
+    snapshot: fields['snapshot'] ?? null,
+    phases: head.phases.map(({ steps: ids, ...phase }) => ({ ...phase, steps: ids.flatMap((id) => steps.get(id) ?? []) })),
+  };
+  if (fields['active'] === '1' && run.finishedAt === null && !isActive(run)) run.finishedAt = lastFinish(run);
+  return run;
+}
+
+function deepFreeze<T>(value: T): T {
+  if (typeof value === 'object' && value !== null && !Object.isFrozen(value)) {
+    Object.freeze(value);
+    for (const child of Object.values(value)) deepFreeze(child);
+  }
+  return value;
+}
+
+/** The run's head with one step in its phase: what a step's transition reads. */
+function sliceOf(head: string, stepId: string, json: string, snapshot: string | null): { run: RunState; phase: PhaseState } {
+  const stored = JSON.parse(head) as RunHead;
+  const step = JSON.parse(json) as StepState;
+  const phases = stored.phases.map((phase): PhaseState => ({ ...phase, steps: phase.steps.includes(stepId) ? [step] : [] }));
+  const phase = phases.find((p) => p.steps.length > 0) ?? { id: '', name: '', strategy: 'serial', task: step.task, finally: false, interrupted: false, steps: [step] };
+  return { run: { ...stored, snapshot, phases }, phase };
 }

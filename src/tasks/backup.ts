@@ -116,7 +116,7 @@ export function uploadTask(kind: StorageKind): Task {
 
 /** Writes `<SNAPSHOT_NAME>/manifest.json` from the uploads of this run, after checking each object: the commit point. */
 export const commitManifestTask: Task = async (context) => {
-  const results = context.run.phases
+  const results = (await context.loadRun()).phases
     .flatMap((phase) => phase.steps)
     .filter((step) => step.status === 'COMPLETE' && isUploadResult(step.result))
     .map((step) => step.result as UploadResult);

@@ -37,7 +37,10 @@ export const DEFAULT_TASK_SETTINGS: TaskSettings = {
 
 /** Everything a task may use. Tasks touch only their node's data and the storage it names. */
 export interface TaskContext {
-  run: RunState;
+  /** The run, without its steps' state (read at the claim: its id, plan, parameters). */
+  run: Omit<RunState, 'phases'>;
+  /** The whole run as it is now, with every step's state and result (a commit reads the uploads'). */
+  loadRun(): Promise<RunState>;
   service: ServiceSpec;
   stepName: string;
   /** The step's generation: bumped whenever the step is reset or restarted. */

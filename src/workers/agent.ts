@@ -6,12 +6,9 @@ import {
   completeStep,
   dataDirOf,
   failStep,
-  findStepById,
   releaseStep,
   type AttemptRef,
-  type RunState,
   type ServiceSpec,
-  type Transition,
 } from '../engine/index.js';
 import { attemptRef, parseStepJob, queueAddress, queueLabel, type StepJob } from '../jobs/index.js';
 import { stepToken, type RunStore } from '../runs/index.js';
@@ -67,21 +64,12 @@ export function createAgent(options: AgentOptions): Agent {
   const running = new Set<AbortController>();
   let closing = false;
 
-  async function transition(runId: string, apply: (run: RunState) => Transition): Promise<Transition> {
-    let outcome: Transition = { ok: false, reason: `run ${runId} no longer exists` };
-    await store.update(runId, (run) => {
-      outcome = apply(run);
-      return outcome.ok ? outcome.run : null;
-    });
-    return outcome;
-  }
-
   async function process(job: Job, token: string | undefined, bullSignal: AbortSignal | undefined): Promise<Outcome> {
     const data: StepJob = parseStepJob(job.data);
     const ref: AttemptRef = attemptRef(data);
     const owner = `${hostname()}:${globalThis.process.pid}:${token ?? job.id ?? ''}`;
     const log = logger.child({ runId: data.runId, service: data.service, plan: data.plan, step: data.step, attempt: data.attempt });
-    const claim = await transition(data.runId, (run) => claimStep(run, ref, owner, Date.now()));
+    const claim = await store.transitionStep(data.runId, data.stepId, (run) => claimStep(run, ref, owner, Date.now()));
     if (!claim.ok) {
       log.info({ reason: claim.reason }, 'step not run: stale');
       return 'stale';
@@ -92,8 +80,8 @@ export function createAgent(options: AgentOptions): Agent {
       log.warn({ status: claim.step.status }, 'attempt lost with its previous worker: recorded');
       return 'stale';
     }
-    const step = findStepById(claim.run, data.stepId);
-    const liveToken = step === undefined ? '' : stepToken(step);
+    const run = claim.run;
+    const liveToken = stepToken(claim.step);
     const controller = new AbortController();
     running.add(controller);
     const onBullAbort = (): void => controller.abort(new AppError('CANCELLED', 'the worker cancelled the job'));
@@ -119,15 +107,20 @@ export function createAgent(options: AgentOptions): Agent {
       const service = options.services.get(data.service);
       if (service === undefined) throw new AppError('CONFIG', `this agent does not know service ${data.service}`);
       const context: TaskContext = {
-        run: claim.run,
+        run,
+        loadRun: async () => {
+          const whole = await store.load(data.runId);
+          if (whole === null) throw new AppError('CANCELLED', `run ${data.runId} no longer exists`);
+          return whole;
+        },
         service,
         stepName: data.step,
         stepGen: data.gen,
         pod: data.pod,
         podIndex: data.podIndex,
         dataDir: data.pod === null || data.podIndex === null ? null : dataDirOf(service, data.pod, data.podIndex),
-        parameters: claim.run.parameters,
-        secrets: () => store.secrets(claim.run),
+        parameters: run.parameters,
+        secrets: () => store.secrets(run),
         signal: controller.signal,
         progress: tracker,
         logger: log,
@@ -136,9 +129,9 @@ export function createAgent(options: AgentOptions): Agent {
       log.info('step started');
       const output = await untilCancelled(resolveTask(service, data.task)(context), controller.signal, options.cancelGraceMs ?? 3000, log);
       clearInterval(heartbeat);
-      const done = await transition(data.runId, (run) =>
+      const done = await store.transitionStep(data.runId, data.stepId, (current) =>
         completeStep(
-          run,
+          current,
           ref,
           owner,
           {
@@ -156,7 +149,7 @@ export function createAgent(options: AgentOptions): Agent {
     } catch (error) {
       clearInterval(heartbeat);
       if (closing) {
-        await transition(data.runId, (run) => releaseStep(run, ref, owner, 'waiting for an agent: the previous one shut down'));
+        await store.transitionStep(data.runId, data.stepId, (current) => releaseStep(current, ref, owner, 'waiting for an agent: the previous one shut down'));
         if (token !== undefined) await job.moveToWait(token);
         log.info('step handed back: agent shutting down');
         throw new WaitingError();
@@ -169,8 +162,8 @@ export function createAgent(options: AgentOptions): Agent {
       const failure = fromSystemError(error, 'the task failed');
       const message = failure.message;
       const retryable = failure.retryable;
-      const failed = await transition(data.runId, (run) =>
-        failStep(run, ref, owner, { message, retryable, progress: tracker.snapshot(Date.now()).progress }, Date.now()),
+      const failed = await store.transitionStep(data.runId, data.stepId, (current) =>
+        failStep(current, ref, owner, { message, retryable, progress: tracker.snapshot(Date.now()).progress }, Date.now()),
       );
       log.warn({ err: message, retryable, recorded: failed.ok }, 'step attempt failed');
       return 'failed';

@@ -4,13 +4,14 @@ import { DEFAULT_TASK_SETTINGS, inheritedEnvironment, type TaskContext } from '.
 import { phase, plan, run, service } from './specs.js';
 
 /** A narrow stand-in for what a worker gives a task: enough to call one task directly. */
-export function taskContext(overrides: Partial<TaskContext> & { dataDir: string | null }) {
+export function taskContext(overrides: Partial<Omit<TaskContext, 'run'>> & { run?: RunState; dataDir: string | null }) {
   const messages: string[] = [];
   const bytes: Array<[number, number | null | undefined]> = [];
   const svc: ServiceSpec = overrides.service ?? service(1);
   const state: RunState = overrides.run ?? run(plan([phase('a')]), svc);
   const context: TaskContext = {
     run: state,
+    loadRun: () => Promise.resolve(state),
     service: svc,
     stepName: 'node-0:[task]',
     stepGen: 0,

@@ -3,7 +3,7 @@ import { Type, type TObject } from '@sinclair/typebox';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { maskedParameters } from '../../engine/index.js';
 import type { Operation, PlanRuns } from '../../runs/index.js';
-import { planHttpStatus, planParameters, toPlanInfo } from '../plan-info.js';
+import { planParameters, sendTree } from '../plan-info.js';
 import { PhaseQuery, StepQuery } from '../schemas.js';
 
 export interface PlanRoutesOptions {
@@ -39,8 +39,7 @@ export function planRoutes(fastify: FastifyInstance, options: PlanRoutesOptions)
       },
     },
     async (request, reply) => {
-      const tree = await planRuns.tree(serviceOf(request), request.params.plan);
-      return reply.code(planHttpStatus(tree)).send(toPlanInfo(tree));
+      return sendTree(request, reply, await planRuns.tree(serviceOf(request), request.params.plan));
     },
   );
 

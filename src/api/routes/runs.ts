@@ -2,7 +2,7 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { PlanRuns } from '../../runs/index.js';
-import { planHttpStatus, toPlanInfo, toRunInfo } from '../plan-info.js';
+import { sendTree, toRunInfo } from '../plan-info.js';
 
 export interface RunRoutesOptions {
   planRuns: PlanRuns;
@@ -31,8 +31,7 @@ export function runRoutes(fastify: FastifyInstance, options: RunRoutesOptions): 
       return (await options.planRuns.runs(serviceOf(request), { ...(q.plan === undefined ? {} : { plan: q.plan }), limit: q.limit ?? 100 })).map(toRunInfo);
     });
     app.get(`${prefix}/runs/:runId`, { schema: { ...one, params: Type.Object({ ...params, runId: Type.String() }) } }, async (request, reply) => {
-      const tree = await options.planRuns.run(serviceOf(request), (request.params).runId);
-      return reply.code(planHttpStatus(tree)).send(toPlanInfo(tree));
+      return sendTree(request, reply, await options.planRuns.run(serviceOf(request), request.params.runId));
     });
   };
   routes('/v1/service/:service', (request) => (request.params as { service: string }).service, { service: Type.String() });
