@@ -20,6 +20,8 @@ export interface Config {
   workerLockMs: number;
   /** Runs kept per service in the history (DRPLAN_RUN_HISTORY). */
   runHistory: number;
+  /** The CPU niceness `drplan agent` runs at (DRPLAN_AGENT_NICE): backups yield to the service and the control plane. */
+  agentNice: number;
   /** gzip level of backups. */
   gzipLevel: number;
   /** Blocks of a backup compressed at once. */
@@ -101,6 +103,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd: string = p
     logLevel,
     workerLockMs: integer('DRPLAN_WORKER_LOCK_SECONDS', 30, 1, 3600) * 1000,
     runHistory: integer('DRPLAN_RUN_HISTORY', 100, 1, 100000),
+    agentNice: integer('DRPLAN_AGENT_NICE', 10, 0, 19),
     gzipLevel: integer('DRPLAN_GZIP_LEVEL', 6, 1, 9),
     gzipThreads: integer('DRPLAN_GZIP_THREADS', Math.min(4, Math.max(2, availableParallelism())), 1, 64),
     s3PartSizeMb: integer('DRPLAN_S3_PART_SIZE_MB', 5, 5, 5120),

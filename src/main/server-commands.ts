@@ -1,5 +1,6 @@
 // The long-running commands (serve, api, coordinator, agent) and validate: everything that reads
 // the YAML and loads the servers and the storage SDKs. The CLI imports this only to run them.
+import { getPriority, setPriority } from 'node:os';
 import { assertSafeListen, loadConfig } from '../config/index.js';
 import { AppError } from '../shared/index.js';
 import { closeOnSignals, startAgent, startApi, startCoordinator, type Part } from './processes.js';
@@ -45,10 +46,26 @@ export function coordinator(env: NodeJS.ProcessEnv): Promise<void> {
   return runParts(env, async (runtime) => [await startCoordinator(runtime)]);
 }
 
+/**
+ * An agent's work is background work beside the service whose data it reads (and, on a shared
+ * host, beside Redis and the API): it runs at a lower CPU priority, DRPLAN_AGENT_NICE (0 keeps
+ * the priority it was started with). Its hooks inherit it.
+ */
+function lowerPriority(runtime: Runtime): void {
+  const nice = runtime.config.agentNice;
+  if (nice === 0) return;
+  try {
+    if (getPriority() < nice) setPriority(nice);
+  } catch (error) {
+    runtime.logger.warn({ err: (error as Error).message, nice }, 'cannot lower the CPU priority of the agent');
+  }
+}
+
 export function agent(env: NodeJS.ProcessEnv, o: { service: string; node: string[]; allNodes?: boolean; pod?: string }): Promise<void> {
   return runParts(env, (runtime) => {
     const service = runtime.specs.services.get(o.service);
     if (service === undefined) throw new AppError('CONFIG', `--service ${o.service}: no such service (${[...runtime.specs.services.keys()].join(', ')})`);
+    lowerPriority(runtime);
     return Promise.resolve([startAgent(runtime, [...agentNodes(service, o), { service: service.name, pod: null, index: null }])]);
   });
 }
