@@ -87,7 +87,10 @@ const treeTag = (runId: string, version: string): string => `"${runId}.${version
 /** Plans of services as the REST API sees them: latest run or a never-run preview, start, operations. */
 export class PlanRuns {
   private readonly trees = new Map<string, { version: string; tree: PlanTree; builtAt: number }>();
-  private readonly building = new Map<string, Promise<TaggedTree | null>>();
+  /** The build under way per run, with the run's generation when it began. */
+  private readonly building = new Map<string, { generation: number; tree: Promise<TaggedTree | null> }>();
+  /** Bumped by this process's own changes of a run: what was built or begun before is not used after. */
+  private readonly generations = new Map<string, number>();
 
   constructor(
     private readonly store: RunStore,
@@ -244,19 +247,32 @@ export class PlanRuns {
     const cached = this.trees.get(runId);
     if (cached !== undefined && (cached.version === version || this.now() - cached.builtAt < TREE_REBUILD_MS)) return { tree: cached.tree, tag: treeTag(runId, cached.version) };
     // One build at a time per run: the requests that arrive meanwhile wait for it.
-    let building = this.building.get(runId);
-    if (building === undefined) {
-      building = this.buildTree(runId).finally(() => this.building.delete(runId));
-      this.building.set(runId, building);
-    }
-    return building;
+    const generation = this.generations.get(runId) ?? 0;
+    const under = this.building.get(runId);
+    if (under !== undefined && under.generation === generation) return under.tree;
+    const tree = this.buildTree(runId, generation).finally(() => {
+      if (this.building.get(runId)?.tree === tree) this.building.delete(runId);
+    });
+    this.building.set(runId, { generation, tree });
+    return tree;
   }
 
-  private async buildTree(runId: string): Promise<TaggedTree | null> {
+  /** After this process changed a run: its next read sees the change. */
+  private forget(runId: string): void {
+    this.trees.delete(runId);
+    const next = (this.generations.get(runId) ?? 0) + 1;
+    this.generations.delete(runId);
+    this.generations.set(runId, next);
+    if (this.generations.size > TREES_CACHED) this.generations.delete(this.generations.keys().next().value as string);
+  }
+
+  private async buildTree(runId: string, generation: number): Promise<TaggedTree | null> {
     const builtAt = this.now();
     const view = await this.store.view(runId);
     if (view === null) return null;
-    const tree = { ...planTree(view.run, view.live), rerunBlocked: await this.store.rerunBlocked(view.run) };
+    const tree = { ...planTree(view.run, view.live), rerunBlocked: view.rerunBlocked };
+    // A change this process made meanwhile makes this build too old to keep.
+    if ((this.generations.get(runId) ?? 0) !== generation) return { tree, tag: treeTag(runId, view.version) };
     this.trees.delete(runId);
     this.trees.set(runId, { version: view.version, tree, builtAt });
     if (this.trees.size > TREES_CACHED) this.trees.delete(this.trees.keys().next().value as string);
@@ -312,7 +328,7 @@ export class PlanRuns {
       outcome = apply(run);
       return outcome.changed ? outcome.run : null;
     });
-    this.trees.delete(runId);
+    this.forget(runId);
     if (result === null || outcome === undefined) throw new AppError('NOT_FOUND', `run ${runId} of plan ${plan.name} no longer exists`);
     return { changed: outcome.changed, message: outcome.message };
   }

@@ -6,6 +6,7 @@ import {
   maskedParameters,
   planTree,
   runEvents,
+  runFinishedEvent,
   runStartedEvent,
   stepEvent,
   type LiveProgress,
@@ -126,6 +127,7 @@ interface RunRead {
   /** The head as stored. */
   head: string;
   rv: string;
+  pv: string;
   active: boolean;
 }
 
@@ -216,10 +218,10 @@ export class RunStore {
       const batch = ids.slice(i, i + 50);
       const versions = await this.options.redis.pipeline(batch.map((id) => ['hget', this.keys.run(id), 'rv'])).exec();
       for (const [j, id] of batch.entries()) {
+        // No version: gone, or a run stored as one document (the read below moves it).
         const rv = versions?.[j]?.[1];
-        if (typeof rv !== 'string') continue;
         const cached = this.summaries.get(id);
-        let summary = cached?.rv === rv ? cached.summary : null;
+        let summary = typeof rv === 'string' && cached !== undefined && cached.rv === rv ? cached.summary : null;
         if (summary === null) {
           const read = await this.read(id);
           if (read === null) continue;
@@ -240,12 +242,12 @@ export class RunStore {
    * the run cross the wire (a run of a few hundred steps changes a step or two at a time); a run
    * still stored as one document is moved to the present layout.
    */
-  private async read(runId: string): Promise<RunRead | null> {
+  private async read(runId: string, withLive = false): Promise<(RunRead & { live: Record<string, LiveProgress>; secretsKept: boolean }) | null> {
     const k = this.keys;
     for (let attempt = 0; attempt < 5; attempt += 1) {
       const cached = this.runs.get(runId);
       const known = cached === undefined ? [] : [...cached.versions].flat();
-      const [flat, changed] = await this.scripts.read([k.run(runId), k.steps(runId), k.stepVersions(runId)], known);
+      const [flat, changed, progress, secrets] = await this.scripts.read([k.run(runId), k.steps(runId), k.stepVersions(runId), k.progress(runId), k.secrets(runId)], [withLive ? '1' : '0', ...known]);
       const fields: Record<string, string> = {};
       for (let i = 0; i + 1 < flat.length; i += 2) fields[flat[i]!] = flat[i + 1]!;
       const head = fields['head'];
@@ -258,7 +260,9 @@ export class RunStore {
         this.runs.delete(runId);
         this.runs.set(runId, copy);
         if (this.runs.size > RUNS_CACHED) this.runs.delete(this.runs.keys().next().value as string);
-        return { run: assemble(copy.parsed, copy.steps, fields), head, rv: fields['rv'] ?? '0', active: fields['active'] === '1' };
+        const live: Record<string, LiveProgress> = {};
+        for (let i = 0; i + 1 < progress.length; i += 2) live[progress[i]!] = JSON.parse(progress[i + 1]!) as LiveProgress;
+        return { run: assemble(copy.parsed, copy.steps, fields), head, rv: fields['rv'] ?? '0', pv: fields['pv'] ?? '0', active: fields['active'] === '1', live, secretsKept: secrets === 1 };
       }
       this.runs.delete(runId);
       const legacy = fields['json'];
@@ -280,19 +284,24 @@ export class RunStore {
 
   /** The run's version: it changes with every write of its state (`rv`) and of its live progress (`pv`). Null: no such run. */
   async version(runId: string): Promise<string | null> {
-    const [rv, pv] = await this.options.redis.hmget(this.keys.run(runId), 'rv', 'pv');
-    return rv === null ? null : `${rv}.${pv ?? '0'}`;
+    for (let attempt = 0; attempt < 2; attempt += 1) {
+      const [rv, pv] = await this.options.redis.hmget(this.keys.run(runId), 'rv', 'pv');
+      if (rv !== null) return `${rv}.${pv ?? '0'}`;
+      // A run stored as one document has no version yet: reading it moves it to the present layout.
+      if ((await this.read(runId)) === null) return null;
+    }
+    return null;
   }
 
-  /** The run with the live progress of its running steps, and the version they were read at. */
-  async view(runId: string): Promise<(RunView & { version: string }) | null> {
-    const read = await this.read(runId);
+  /**
+   * The run with the live progress of its running steps, why it cannot run again (or null), and
+   * the version all of it was read at.
+   */
+  async view(runId: string): Promise<(RunView & { version: string; rerunBlocked: string | null }) | null> {
+    const read = await this.read(runId, true);
     if (read === null) return null;
-    // The progress with its own version, together: the tag of a tree names what it shows.
-    const [[, pv], [, progress]] = (await this.options.redis.multi().hget(this.keys.run(runId), 'pv').hgetall(this.keys.progress(runId)).exec()) as [[null, string | null], [null, Record<string, string>]];
-    const live: Record<string, LiveProgress> = {};
-    for (const [stepId, value] of Object.entries(progress)) live[stepId] = JSON.parse(value) as LiveProgress;
-    return { run: read.run, live, version: `${read.rv}.${pv ?? '0'}` };
+    const rerunBlocked = read.run.secretNames.length === 0 || read.secretsKept ? null : discarded(runId);
+    return { run: read.run, live: read.live, version: `${read.rv}.${read.pv}`, rerunBlocked };
   }
 
   async activeRunIds(): Promise<string[]> {
@@ -328,16 +337,21 @@ export class RunStore {
       if (current === null) return null;
       const run = current.run;
       const proposed = change(run);
-      const was = current.active;
-      if (proposed === null && was === isActive(run)) return { run, changed: false };
+      // A run whose last step ended (a step's transition cannot know it was the last) still holds
+      // its service: it is settled here, whatever else changes, as if it had been before.
+      const held = current.active;
+      const ended = held && !isActive(run);
+      const was = held && !ended;
+      if (proposed === null && !ended) return { run, changed: false };
       const next = structuredClone(proposed ?? run);
       const now = isActive(next);
+      const endedAt = ended ? (lastFinish(run) ?? this.now()) : null;
       if (now) next.finishedAt = null;
-      else if (was) next.finishedAt = isActive(run) ? this.now() : (lastFinish(run) ?? this.now());
-      if (!was && now) {
-        if (next.secretNames.length > 0 && (await this.options.redis.exists(k.secrets(runId))) === 0) {
-          throw new AppError('CONFLICT', `${discarded(runId)}: it cannot run again`);
-        }
+      else if (ended) next.finishedAt = endedAt;
+      else if (was) next.finishedAt = this.now();
+      if (!was && now && next.secretNames.length > 0) {
+        const gone = (ended && !this.options.secretBox.encrypted) || (await this.options.redis.exists(k.secrets(runId))) === 0;
+        if (gone) throw new AppError('CONFLICT', `${discarded(runId)}: it cannot run again`);
       }
       const before = new Map(run.phases.flatMap((p) => p.steps).map((s) => [s.id, s]));
       const tokens: Record<string, string> = {};
@@ -350,9 +364,14 @@ export class RunStore {
         if (token !== (old === undefined ? '' : stepToken(old))) tokens[step.id] = token;
       }
       const head = JSON.stringify(headOf(next));
-      const lockOp = !was && now ? 'acquire' : was && !now ? 'release' : '';
+      const lockOp = !held && now ? 'acquire' : held && !now ? 'release' : '';
       const dropSecrets = !now && !this.options.secretBox.encrypted ? '1' : '0';
-      const events = runEvents(run, next, this.now(), was && !now).map((event) => [event.type, JSON.stringify(event)]);
+      const finished = [
+        ...(ended ? [runFinishedEvent(run, endedAt ?? this.now())] : []),
+        ...runEvents(run, next, this.now(), false),
+        ...(was && !now ? [runFinishedEvent(next, next.finishedAt ?? this.now())] : []),
+      ];
+      const events = finished.map((event) => [event.type, JSON.stringify(event)]);
       const snapshot = (next.snapshot ?? null) === (run.snapshot ?? null) ? '-' : (next.snapshot ?? '');
       const [ok, reason, holder] = await this.scripts.writeRun(
         [k.run(runId), k.steps(runId), k.stepVersions(runId), k.tokens(runId), k.progress(runId), k.lock(run.service), k.active, k.secrets(runId), k.outbox],

@@ -159,14 +159,17 @@ return 1
 `;
 
 /**
- * Reads a run at one version, sending only the steps that changed since the reader's copy.
- * KEYS: run, steps, step versions. ARGV: pairs of step id and the version the reader holds.
+ * Reads a run at one version, sending only the steps that changed since the reader's copy, and
+ * with them, when asked, its live progress and whether its secrets are kept (what a plan tree
+ * shows, read at the version its tag names).
+ * KEYS: run, steps, step versions, progress, secrets. ARGV: '1' for the progress and the secrets
+ * ('0' without), then pairs of step id and the version the reader holds.
  * Returns {the run's fields (HGETALL), {step id, version, json, ...} for every step whose version
- * differs}.
+ * differs, the progress (HGETALL, or {}), 1 when the secrets are kept}.
  */
 const READ = `
 local known = {}
-for i = 1, #ARGV, 2 do known[ARGV[i]] = ARGV[i + 1] end
+for i = 2, #ARGV, 2 do known[ARGV[i]] = ARGV[i + 1] end
 local changed = {}
 local versions = redis.call('HGETALL', KEYS[3])
 for i = 1, #versions, 2 do
@@ -176,7 +179,13 @@ for i = 1, #versions, 2 do
     changed[#changed + 1] = redis.call('HGET', KEYS[2], versions[i]) or ''
   end
 end
-return {redis.call('HGETALL', KEYS[1]), changed}
+local progress = {}
+local secrets = 0
+if ARGV[1] == '1' then
+  progress = redis.call('HGETALL', KEYS[4])
+  secrets = redis.call('EXISTS', KEYS[5])
+end
+return {redis.call('HGETALL', KEYS[1]), changed, progress, secrets}
 `;
 
 type Reply = Promise<[number, string?, string?]>;
@@ -187,7 +196,7 @@ export interface RunScripts {
   startRun(keys: string[], args: string[]): Reply;
   reportProgress(keys: string[], args: string[]): Promise<number>;
   migrate(keys: string[], args: string[]): Promise<number>;
-  read(keys: string[], args: string[]): Promise<[string[], string[]]>;
+  read(keys: string[], args: string[]): Promise<[string[], string[], string[], number]>;
 }
 
 type ScriptFn = (...args: Array<string | number>) => Promise<unknown>;
@@ -199,7 +208,7 @@ export const SCRIPTS = {
   drplanStartRun: { numberOfKeys: 11, lua: START },
   drplanProgress: { numberOfKeys: 3, lua: PROGRESS },
   drplanMigrateRun: { numberOfKeys: 3, lua: MIGRATE },
-  drplanReadRun: { numberOfKeys: 3, lua: READ },
+  drplanReadRun: { numberOfKeys: 5, lua: READ },
 };
 
 /** Registers the scripts on a connection (EVALSHA with a fallback to EVAL, by ioredis). */

@@ -2,8 +2,8 @@ import assert from 'node:assert/strict';
 import { Writable } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
 import { Redis } from 'ioredis';
-import { claimStep, completeStep, createRun, dispatchDue, type AttemptRef, type RunState, type StepState } from '../../src/engine/index.js';
-import { RunStore } from '../../src/runs/index.js';
+import { claimStep, completeStep, createRun, dispatchDue, restartRun, stopRun, type AttemptRef, type RunState, type StepState } from '../../src/engine/index.js';
+import { PlanRuns, RunStore } from '../../src/runs/index.js';
 import { SCRIPTS } from '../../src/runs/scripts.js';
 import { createLogger, createSecretBox } from '../../src/shared/index.js';
 import { startRedis, type RedisServer } from '../helpers/redis.js';
@@ -120,6 +120,7 @@ describe('run state in Redis', () => {
     const finished = events.at(-1)!;
     assert.ok(finished.type === 'run-finished');
     assert.deepEqual([finished.outcome, finished.runId, finished.service, finished.plan], ['COMPLETE', run.id, 'demo', 'small']);
+    assert.equal(finished.at, (await store.load(run.id))?.finishedAt, 'the event says when the run ended, not when it was settled');
     assert.ok(events.every((e) => e.runId === run.id));
     assert.equal((await store.update(run.id, () => null))?.changed, false);
     assert.equal((await store.events()).length, 6, 'settling twice writes nothing');
@@ -150,12 +151,83 @@ describe('run state in Redis', () => {
     await redis.hset(k.run(legacy.id), 'v', '7', 'json', JSON.stringify(legacy));
     await redis.set(k.latest('demo', 'old'), legacy.id);
     await redis.zadd(k.history('demo'), 1000, legacy.id);
+    assert.deepEqual((await store.history('demo')).map((r) => [r.id, r.status, r.snapshot]), [[legacy.id, 'COMPLETE', 'old-snap']], 'listed before anything else read it');
     assert.deepEqual(await store.load(legacy.id), legacy);
     assert.equal(await redis.hexists(k.run(legacy.id), 'json'), 0, 'the document is gone');
     assert.equal(await redis.hlen(k.steps(legacy.id)), 2);
     assert.deepEqual((await store.history('demo')).map((r) => [r.id, r.status, r.snapshot]), [[legacy.id, 'COMPLETE', 'old-snap']]);
     const next = await store.start(plan([phase('one')], { name: 'old' }), service(2), { values: {}, secrets: {} });
     assert.deepEqual((await store.history('demo')).map((r) => r.id), [next.id, legacy.id]);
+  });
+
+  it('a legacy run is served by its id and its plan before anything else read it', async () => {
+    const store = newStore();
+    const k = store.keys;
+    const legacy = createRun(plan([phase('one')], { name: 'old' }), service(1), { values: {}, secrets: {} }, { runId: '00000000-0000-4000-8000-000000000002', now: 1000, newId: (() => { let i = 0; return () => `older-${i++}`; })() });
+    await redis.hset(k.run(legacy.id), 'v', '3', 'json', JSON.stringify(legacy));
+    await redis.set(k.latest('demo', 'old'), legacy.id);
+    const runs = new PlanRuns(store, { service: () => service(1), plans: () => [plan([phase('one')], { name: 'old' })] });
+    assert.equal((await runs.tree('demo', 'old')).tree.runId, legacy.id);
+    assert.equal((await runs.run('demo', legacy.id)).tree.runId, legacy.id);
+  });
+
+  it("a change this process makes is seen by its next read of the plan, even with a build of the tree under way", async () => {
+    const store = newStore();
+    const one = plan([phase('one', { pod: 'node' })], { name: 'one' });
+    let clock = 0;
+    const runs = new PlanRuns(store, { service: () => service(1), plans: () => [one] }, () => clock);
+    await startedAndQueued(store, one, service(1));
+    await runs.tree('demo', 'one');
+    clock += 1000; // past the least time between builds
+    // A build that read the run before the change and finishes after it.
+    const view = store.view.bind(store);
+    let entered = (): void => undefined;
+    const inside = new Promise<void>((resolve) => (entered = resolve));
+    let release = (): void => undefined;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    let calls = 0;
+    store.view = async (runId) => {
+      const read = await view(runId);
+      if (++calls === 1) {
+        entered();
+        await gate;
+      }
+      return read;
+    };
+    await store.update((await store.latestRunId('demo', 'one'))!, (run) => ({ ...structuredClone(run), parameters: { ...run.parameters, TOUCHED: '1' } }));
+    const during = runs.tree('demo', 'one');
+    await inside;
+    await runs.operate('demo', 'one', 'interrupt', {});
+    const after = runs.tree('demo', 'one');
+    release();
+    assert.equal((await after).tree.interrupted, true, 'the interrupt shows at once');
+    assert.equal((await during).tree.interrupted, false, 'the build under way showed the run as it read it');
+    assert.equal((await runs.tree('demo', 'one')).tree.interrupted, true, 'and is not kept');
+  });
+
+  it('settles a run whose last step ended before an operation on it: run-finished as it ended, then the operation', async () => {
+    const store = newStore();
+    const one = plan([phase('one', { pod: 'node' })], { name: 'one' });
+    const run = await startedAndQueued(store, one, service(1));
+    const step = run.phases[0]!.steps[0]!;
+    const claimed = await store.transitionStep(run.id, step.id, (current) => claimStep(current, ref(run, step), 'w', Date.now()));
+    assert.ok(claimed.ok);
+    assert.ok((await store.transitionStep(run.id, step.id, (current) => completeStep(current, ref(run, claimed.step), 'w', { message: 'ok' }, Date.now()))).ok);
+    const restarted = await store.update(run.id, (current) => restartRun(current, {}).run);
+    assert.equal(restarted?.run.finishedAt, null, 'running again');
+    assert.equal(await redis.get(store.keys.lock('demo')), run.id, 'it kept its service');
+    const finished = (await store.events()).filter((e) => e.event.type === 'run-finished').map((e) => e.event);
+    assert.deepEqual(finished.map((e) => (e.type === 'run-finished' ? e.outcome : '')), ['COMPLETE'], 'its first run was reported, once');
+
+    const other = newStore();
+    const second = await startedAndQueued(other, one, service(1));
+    const s2 = second.phases[0]!.steps[0]!;
+    const c2 = await other.transitionStep(second.id, s2.id, (current) => claimStep(current, ref(second, s2), 'w', Date.now()));
+    assert.ok(c2.ok);
+    assert.ok((await other.transitionStep(second.id, s2.id, (current) => completeStep(current, ref(second, c2.step), 'w', { message: 'ok' }, Date.now()))).ok);
+    await other.update(second.id, (current) => stopRun(current, { at: Date.now() }).run);
+    const outcomes = (await other.events()).filter((e) => e.event.type === 'run-finished').map((e) => (e.event.type === 'run-finished' ? e.event.outcome : ''));
+    assert.deepEqual(outcomes, ['COMPLETE'], 'a stop after the end does not turn a complete run into a stopped one');
   });
 
   it('passes every key a script touches in KEYS', () => {
