@@ -1,6 +1,6 @@
 # drplan: one image for every process (api, coordinator, agent, serve); the command picks one.
 # Build stage: compile TypeScript to dist/ (with the dashboard's static files).
-FROM node:20-bookworm-slim AS build
+FROM node:24-bookworm-slim AS build
 WORKDIR /app
 COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund
@@ -9,11 +9,12 @@ COPY src ./src
 RUN npm run build
 
 # Runtime stage: production dependencies and the compiled code only.
-FROM node:20-bookworm-slim
+FROM node:24-bookworm-slim
 WORKDIR /app
 ENV NODE_ENV=production
 COPY package.json package-lock.json ./
-RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
+# The image has Node 24 itself: the Node binary the package brings for older systems is dropped.
+RUN npm ci --omit=dev --no-audit --no-fund && rm -rf node_modules/node-linux-* node_modules/.bin/node && npm cache clean --force
 COPY bin ./bin
 COPY --from=build /app/dist ./dist
 # services/ and plans/ are mounted (docker-compose.yml): they are the deployment's, not the image's.

@@ -37,6 +37,9 @@ function emulated(service: ServiceSpec, name: string): { location: LocationSpec;
 const DEMO_CREDENTIALS = { DEMO_S3_KEY_ID: 'S3RVER', DEMO_S3_SECRET: 'S3RVER', DEMO_AZURE_KEY: AZURITE_KEY };
 
 async function main(): Promise<void> {
+  if (Number(process.versions.node.split('.')[0]) < 24) {
+    throw new Error(`drplan needs Node.js 24 or newer; this is ${process.version}. On Linux (x64, arm64) npm ci installs it into node_modules/.bin, which npm run uses first; elsewhere install Node 24`);
+  }
   const { url: redisUrl, stop: stopRedis } = await redis();
   const port = Number(process.env['PORT'] ?? (await freePort(8080)));
   mkdirSync(varDir, { recursive: true });
