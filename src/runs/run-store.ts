@@ -308,12 +308,6 @@ export class RunStore {
     return this.options.redis.smembers(this.keys.active);
   }
 
-  /** Why the run cannot run again (its secret parameters are gone), or null. */
-  async rerunBlocked(run: Pick<RunState, 'id' | 'secretNames'>): Promise<string | null> {
-    if (run.secretNames.length === 0) return null;
-    return (await this.options.redis.exists(this.keys.secrets(run.id))) === 1 ? null : discarded(run.id);
-  }
-
   /** The run's secret parameters, opened. */
   async secrets(run: Pick<RunState, 'id' | 'secretNames'>): Promise<Record<string, string>> {
     if (run.secretNames.length === 0) return {};

@@ -8,18 +8,9 @@ import {
   failStep,
   runEvents,
   stopRun,
-  type AttemptRef,
-  type RunState,
-  type StepState,
-  type Transition,
 } from '../../src/engine/index.js';
-import { phase, plan, run, service } from '../helpers/specs.js';
+import { ok, phase, plan, ref, run, service } from '../helpers/specs.js';
 
-function ok(t: Transition): { run: RunState; step: StepState } {
-  assert.ok(t.ok, t.ok ? '' : t.reason);
-  return t;
-}
-const ref = (state: RunState, step: StepState): AttemptRef => ({ runId: state.id, stepId: step.id, gen: step.gen, attempt: step.attempts });
 
 describe('dispatching every due step at once', () => {
   it('queues what dueSteps names, in one change, and nothing when nothing is due', () => {

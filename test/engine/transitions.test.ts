@@ -8,19 +8,11 @@ import {
   failStep,
   isActive,
   planStatus,
-  type AttemptRef,
   type RunState,
   type StepState,
-  type Transition,
 } from '../../src/engine/index.js';
-import { phase, plan, run, service } from '../helpers/specs.js';
+import { ok, phase, plan, ref, run, service } from '../helpers/specs.js';
 
-function ok(t: Transition): { run: RunState; step: StepState } {
-  assert.ok(t.ok, t.ok ? '' : t.reason);
-  return t;
-}
-
-const ref = (state: RunState, step: StepState): AttemptRef => ({ runId: state.id, stepId: step.id, gen: step.gen, attempt: step.attempts });
 const names = (steps: StepState[]): string[] => steps.map((s) => s.name);
 
 describe('step scheduling', () => {

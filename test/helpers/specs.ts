@@ -1,4 +1,5 @@
-import type { PhaseSpec, PlanSpec, RunState, ServiceSpec, StepStatus } from '../../src/engine/index.js';
+import assert from 'node:assert/strict';
+import type { AttemptRef, PhaseSpec, PlanSpec, RunState, ServiceSpec, StepState, StepStatus, Transition } from '../../src/engine/index.js';
 import { createRun } from '../../src/engine/index.js';
 
 export function service(count = 3, hooks: ServiceSpec['hooks'] = {}): ServiceSpec {
@@ -33,3 +34,12 @@ export function setStatuses(state: RunState, statuses: StepStatus[][]): RunState
   state.phases.forEach((p, i) => p.steps.forEach((s, j) => (s.status = statuses[i]?.[j] ?? s.status)));
   return state;
 }
+
+/** The transition's outcome, failing the test with its reason when it was refused. */
+export function ok(t: Transition): { run: RunState; step: StepState } {
+  assert.ok(t.ok, t.ok ? '' : t.reason);
+  return t;
+}
+
+/** The attempt a worker holds for `step` as it is in `state`. */
+export const ref = (state: RunState, step: StepState): AttemptRef => ({ runId: state.id, stepId: step.id, gen: step.gen, attempt: step.attempts });

@@ -2,15 +2,14 @@ import assert from 'node:assert/strict';
 import { Writable } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
 import { Redis } from 'ioredis';
-import { claimStep, completeStep, createRun, dispatchDue, restartRun, stopRun, type AttemptRef, type RunState, type StepState } from '../../src/engine/index.js';
+import { claimStep, completeStep, createRun, dispatchDue, restartRun, stopRun, type RunState, type StepState } from '../../src/engine/index.js';
 import { PlanRuns, RunStore } from '../../src/runs/index.js';
 import { SCRIPTS } from '../../src/runs/scripts.js';
 import { createLogger, createSecretBox } from '../../src/shared/index.js';
 import { startRedis, type RedisServer } from '../helpers/redis.js';
-import { phase, plan, service } from '../helpers/specs.js';
+import { phase, plan, ref, service } from '../helpers/specs.js';
 
 const quiet = createLogger({ level: 'silent', destination: new Writable({ write: (_c, _e, done) => done() }) });
-const ref = (run: RunState, step: StepState): AttemptRef => ({ runId: run.id, stepId: step.id, gen: step.gen, attempt: step.attempts });
 
 /** Calls per command since the last CONFIG RESETSTAT. */
 async function commandCalls(redis: Redis): Promise<Record<string, number>> {
@@ -34,6 +33,14 @@ describe('run state in Redis', () => {
     redis.disconnect();
     await server.stop();
   });
+
+  /** A worker claims the step and completes it, through the store. */
+  async function runStep(store: RunStore, run: RunState, step: StepState, progress?: { bytesDone: number; bytesTotal: number }): Promise<void> {
+    const claimed = await store.transitionStep(run.id, step.id, (current) => claimStep(current, ref(run, step), 'w', Date.now()));
+    assert.ok(claimed.ok);
+    const done = await store.transitionStep(run.id, step.id, (current) => completeStep(current, ref(run, claimed.step), 'w', { message: 'ok', ...(progress === undefined ? {} : { progress }) }, Date.now()));
+    assert.ok(done.ok);
+  }
 
   async function startedAndQueued(store: RunStore, spec = wide, svc = hundred): Promise<RunState> {
     const run = await store.start(spec, svc, { values: {}, secrets: {} });
@@ -89,12 +96,7 @@ describe('run state in Redis', () => {
     const store = newStore();
     const small = plan([phase('one', { strategy: 'parallel' })], { name: 'small' });
     const run = await startedAndQueued(store, small, service(2));
-    for (const step of run.phases[0]!.steps) {
-      const claimed = await store.transitionStep(run.id, step.id, (current) => claimStep(current, ref(run, step), 'w', Date.now()));
-      assert.ok(claimed.ok);
-      const done = await store.transitionStep(run.id, step.id, (current) => completeStep(current, ref(run, claimed.step), 'w', { message: 'ok', progress: { bytesDone: 7, bytesTotal: 7 } }, Date.now()));
-      assert.ok(done.ok);
-    }
+    for (const step of run.phases[0]!.steps) await runStep(store, run, step, { bytesDone: 7, bytesTotal: 7 });
     const k = store.keys;
     assert.equal(await redis.get(k.lock('demo')), run.id, 'a step cannot know it was the last: the run holds the service until it is settled');
     const unsettled = await store.load(run.id);
@@ -130,10 +132,7 @@ describe('run state in Redis', () => {
     const store = newStore();
     const one = plan([phase('one', { pod: 'node' })], { name: 'one' });
     const run = await startedAndQueued(store, one, service(1));
-    const step = run.phases[0]!.steps[0]!;
-    const claimed = await store.transitionStep(run.id, step.id, (current) => claimStep(current, ref(run, step), 'w', Date.now()));
-    assert.ok(claimed.ok);
-    assert.ok((await store.transitionStep(run.id, step.id, (current) => completeStep(current, ref(run, claimed.step), 'w', { message: 'ok' }, Date.now()))).ok);
+    await runStep(store, run, run.phases[0]!.steps[0]!);
     const next = await store.start(plan([phase('one', { pod: 'node' })], { name: 'other' }), service(1), { values: {}, secrets: {} });
     assert.equal(await redis.get(store.keys.lock('demo')), next.id);
     const finished = (await store.events()).find((e) => e.event.type === 'run-finished');
@@ -209,10 +208,7 @@ describe('run state in Redis', () => {
     const store = newStore();
     const one = plan([phase('one', { pod: 'node' })], { name: 'one' });
     const run = await startedAndQueued(store, one, service(1));
-    const step = run.phases[0]!.steps[0]!;
-    const claimed = await store.transitionStep(run.id, step.id, (current) => claimStep(current, ref(run, step), 'w', Date.now()));
-    assert.ok(claimed.ok);
-    assert.ok((await store.transitionStep(run.id, step.id, (current) => completeStep(current, ref(run, claimed.step), 'w', { message: 'ok' }, Date.now()))).ok);
+    await runStep(store, run, run.phases[0]!.steps[0]!);
     const restarted = await store.update(run.id, (current) => restartRun(current, {}).run);
     assert.equal(restarted?.run.finishedAt, null, 'running again');
     assert.equal(await redis.get(store.keys.lock('demo')), run.id, 'it kept its service');
@@ -221,10 +217,7 @@ describe('run state in Redis', () => {
 
     const other = newStore();
     const second = await startedAndQueued(other, one, service(1));
-    const s2 = second.phases[0]!.steps[0]!;
-    const c2 = await other.transitionStep(second.id, s2.id, (current) => claimStep(current, ref(second, s2), 'w', Date.now()));
-    assert.ok(c2.ok);
-    assert.ok((await other.transitionStep(second.id, s2.id, (current) => completeStep(current, ref(second, c2.step), 'w', { message: 'ok' }, Date.now()))).ok);
+    await runStep(other, second, second.phases[0]!.steps[0]!);
     await other.update(second.id, (current) => stopRun(current, { at: Date.now() }).run);
     const outcomes = (await other.events()).filter((e) => e.event.type === 'run-finished').map((e) => (e.event.type === 'run-finished' ? e.event.outcome : ''));
     assert.deepEqual(outcomes, ['COMPLETE'], 'a stop after the end does not turn a complete run into a stopped one');
