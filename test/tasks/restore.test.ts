@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { chmodSync, chownSync, lstatSync, mkdirSync, readFileSync, readlinkSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, copyFileSync, linkSync, lstatSync, mkdirSync, readFileSync, readlinkSync, symlinkSync, writeFileSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import ts from 'typescript';
 import { join } from 'node:path';
@@ -104,7 +104,15 @@ describe('removing a restored tree as an agent that is not root', () => {
     const source = readFileSync(join(import.meta.dirname, '../../src/tasks/remove.ts'), 'utf8');
     const module = join(dir, '..', 'remove.mjs');
     writeFileSync(module, `${ts.transpileModule(source, { compilerOptions: { module: ts.ModuleKind.ESNext, target: ts.ScriptTarget.ES2022 } }).outputText}\nawait removeTree(process.argv[2]);\n`, { mode: 0o644 });
-    const result = spawnSync(process.execPath, [module, dir], { uid: 65534, gid: 65534, encoding: 'utf8', cwd: join(dir, '..') });
+    // So does the runtime: npm ci may have put it in the checkout (node_modules/.bin/node).
+    const runtime = join(dir, '..', 'node');
+    try {
+      linkSync(process.execPath, runtime);
+    } catch {
+      copyFileSync(process.execPath, runtime);
+    }
+    chmodSync(runtime, 0o755);
+    const result = spawnSync(runtime, [module, dir], { uid: 65534, gid: 65534, encoding: 'utf8', cwd: join(dir, '..') });
     assert.equal(result.status, 0, result.stderr);
     assert.throws(() => lstatSync(dir), /ENOENT/);
   });
