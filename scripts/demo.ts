@@ -103,6 +103,7 @@ async function main(): Promise<void> {
       '',
       'The same to Azure Blob Storage (Azurite):',
       `  ${cli(`plan start backup-azure ${flags({ SNAPSHOT_NAME: 'demo-azure-1' }, azureParams)} --wait`)}`,
+      `  rm -rf ${node1}`,
       `  ${cli(`plan start restore-azure ${flags({ SNAPSHOT_NAME: 'demo-azure-1', NODES: '1' }, azureParams)} --wait`)}`,
       '',
       'Ctrl-C stops everything.',

@@ -52,6 +52,8 @@ describe('npm run demo', () => {
       assert.match(output, /npx drplan plan start backup-s3 -p SNAPSHOT_NAME=demo-1 -p LOCATION=local-s3 --wait/);
       assert.match(output, /npx drplan plan start restore-s3 -p SNAPSHOT_NAME=latest -p LOCATION=local-s3 -p NODES=1 --wait/);
       assert.match(output, /npx drplan plan start restore-azure -p SNAPSHOT_NAME=demo-azure-1 -p LOCATION=local-azure -p NODES=1 --wait/);
+      // A restore under the safe policy needs the node lost first: the banner says so before each one.
+      assert.match(output, /backup-azure [^\n]*\n {2}rm -rf \S*node-1\n {2}npx drplan plan start restore-azure/);
       assert.doesNotMatch(output, /S3RVER|Eby8vdM02x/);
       const plans = (await (await fetch(`${base}/v1/plans`)).json()) as string[];
       assert.deepEqual(plans.sort(), ['backup-azure', 'backup-s3', 'restore-azure', 'restore-s3']);
