@@ -6,4 +6,4 @@ export { FsSink, type FsSinkOptions } from './fs-sink.js';
 export { encodeEntry, endOfArchive, paxRecord, timeFromNs, type EntryHeader, type EntryType } from './tar-format.js';
 export { looksSparse, scanRegions, HOLE_BLOCK } from './sparse.js';
 export { Digest, type DigestOptions } from './digest.js';
-export { parallelGzip, type ParallelGzipOptions } from './parallel-gzip.js';
+export { compressor, decompressor, COMPRESSIONS, type Compression, type CompressOptions, type DecompressOptions } from './compress.js';

@@ -4,23 +4,22 @@ import { join } from 'node:path';
 import { pipeline, Readable } from 'node:stream';
 import { forEachLimit } from '../shared/index.js';
 import { Digest } from './digest.js';
-import { parallelGzip } from './parallel-gzip.js';
+import { compressor, type Compression } from './compress.js';
 import { tarTree, type TreeOptions, type TreeStats } from './tar-pack.js';
 
-/** zlib's 16 KiB default means many small chunks through the JavaScript streams after it. */
-export const CHUNK = 128 * 1024;
-
 export interface PackOptions extends TreeOptions {
-  /** gzip level 1 (fast) to 9 (small). @defaultValue 6 */
+  /** @defaultValue 'gzip' */
+  compression?: Compression;
+  /** gzip 1 (fast) to 9 (small), zstd 1 to 19. @defaultValue 6 for gzip, 3 for zstd */
   level?: number;
-  /** Blocks compressed at once (see parallelGzip). @defaultValue 2 */
+  /** Blocks compressed at once (see `compressor`). @defaultValue 2 */
   threads?: number;
   /** Called as uncompressed tar bytes are produced (for progress against `estimateTarSize`). */
   onTarBytes?: (bytes: number) => void;
 }
 
 export interface PackResult {
-  /** Size of the tar.gz. */
+  /** Size of the compressed archive. */
   bytes: number;
   sha256: string;
   /** Size of the tar before compression. */
@@ -29,7 +28,7 @@ export interface PackResult {
 }
 
 export interface PackStream {
-  /** The tar.gz bytes; an error anywhere in the chain destroys it with that error. */
+  /** The archive's bytes; an error anywhere in the chain destroys it with that error. */
   stream: Readable;
   /**
    * Settles when packing ends: the result once `stream` has been read to its end, or the first
@@ -40,20 +39,21 @@ export interface PackStream {
 }
 
 /**
- * Streams a directory as tar.gz (see `tarTree` for what goes in and how a file that changes is
- * caught). The gzip is made of 1 MiB members compressed in parallel; memory is a few blocks
- * whatever the size of the data.
+ * Streams a directory as a compressed tar (see `tarTree` for what goes in and how a file that
+ * changes is caught). The compressed stream is made of blocks compressed in parallel (see
+ * `compressor`); memory is a few blocks whatever the size of the data.
  */
 export function packDirectory(dir: string, options: PackOptions = {}): PackStream {
   const tree = tarTree(dir, options);
   const tar = Readable.from(tree.blocks, { objectMode: false, highWaterMark: 1024 * 1024 });
   const raw = new Digest({ hash: false, ...(options.onTarBytes === undefined ? {} : { onBytes: options.onTarBytes }) });
   const compressed = new Digest();
-  const gzip = parallelGzip({ level: options.level ?? 6, parallel: options.threads ?? 2 });
+  const compression = options.compression ?? 'gzip';
+  const compress = compressor({ compression, level: options.level ?? (compression === 'zstd' ? 3 : 6), parallel: options.threads ?? 2 });
   let settle: { resolve: (result: PackResult) => void; reject: (error: Error) => void } | undefined;
   const done = new Promise<PackResult>((resolve, reject) => (settle = { resolve, reject }));
   done.catch(() => undefined); // also reported through `stream`
-  const stream = pipeline(tar, raw, gzip, compressed, (error) => {
+  const stream = pipeline(tar, raw, compress, compressed, (error) => {
     if (error) settle?.reject(error);
     else settle?.resolve({ bytes: compressed.bytes, sha256: compressed.sha256, tarBytes: raw.bytes, stats: tree.stats });
   });

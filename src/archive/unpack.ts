@@ -1,16 +1,17 @@
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { createGunzip } from 'node:zlib';
 import { AppError, errorMessage, fromSystemError } from '../shared/index.js';
+import { decompressor, type Compression } from './compress.js';
 import { Digest } from './digest.js';
 import { FsSink } from './fs-sink.js';
-import { CHUNK } from './pack.js';
 import type { TreeStats } from './tar-pack.js';
 import { TarReader } from './tar-read.js';
 
 export interface UnpackOptions {
   signal?: AbortSignal;
-  /** The tar.gz must have exactly this size and sha256 (from the manifest). */
+  /** @defaultValue 'gzip' */
+  compression?: Compression;
+  /** The archive must have exactly this size and sha256 (from the manifest). */
   expected?: { bytes: number; sha256: string };
   /**
    * The size the store said the object has: fewer bytes than that is the connection cut short
@@ -31,18 +32,20 @@ export interface UnpackResult {
   stats: TreeStats;
 }
 
-const isZlibError = (error: unknown): boolean => typeof (error as { code?: unknown }).code === 'string' && (error as { code: string }).code.startsWith('Z_');
+/** zlib's codes (`Z_DATA_ERROR`, …) and zstd's (`ZSTD_error_checksum_wrong`, …). */
+const isDecompressionError = (error: unknown): boolean => /^(Z_|ZSTD_error_)/.test(String((error as { code?: unknown }).code));
 
 /**
- * Extracts a tar.gz stream into `dir`, a fresh staging directory (see FsSink for the rules:
+ * Extracts a compressed tar stream into `dir`, a fresh staging directory (see FsSink for the rules:
  * nothing is written through a symlink, links come back verbatim, modes exactly). With
  * `expected`, the bytes must match in size and sha256, checked as they stream. Errors say what
  * happened: a cut connection is UNAVAILABLE (retried), a full disk NO_SPACE, a size or digest
- * mismatch or broken gzip or tar CHECKSUM, a hostile entry UNSAFE_ARCHIVE.
+ * mismatch or broken compression or tar CHECKSUM, a hostile entry UNSAFE_ARCHIVE.
  * On failure `dir` holds a partial extraction: callers throw it away.
  */
 export async function unpackArchive(source: Readable, dir: string, options: UnpackOptions = {}): Promise<UnpackResult> {
   const label = options.label ?? 'archive';
+  const compression = options.compression ?? 'gzip';
   const expected = options.expected;
   const digest = new Digest({
     ...(options.onBytes === undefined ? {} : { onBytes: options.onBytes }),
@@ -68,7 +71,7 @@ export async function unpackArchive(source: Readable, dir: string, options: Unpa
   const sink = new FsSink(dir, { label, ...(options.asRoot === undefined ? {} : { asRoot: options.asRoot }) });
   const short = (): boolean => sourceEnded && options.announcedBytes !== undefined && digest.received < options.announcedBytes;
   try {
-    const streams = [source, digest, createGunzip({ chunkSize: CHUNK }), new TarReader(sink, label)] as const;
+    const streams = [source, digest, decompressor(compression), new TarReader(sink, label)] as const;
     for (const stream of streams.slice(1)) {
       stream.once('error', () => {
         if (sourceError === undefined) downstreamFailed = true;
@@ -85,7 +88,7 @@ export async function unpackArchive(source: Readable, dir: string, options: Unpa
     }
     if (error instanceof AppError) throw error;
     if (short()) throw new AppError('UNAVAILABLE', `reading ${label} stopped after ${digest.received} of ${options.announcedBytes} bytes`, { cause: error });
-    if (isZlibError(error)) throw new AppError('CHECKSUM', `${label} is not a valid gzip stream (${errorMessage(error)}): it is corrupt or truncated`, { cause: error });
+    if (isDecompressionError(error)) throw new AppError('CHECKSUM', `${label} is not a valid ${compression} stream (${errorMessage(error)}): it is corrupt or truncated`, { cause: error });
     throw fromSystemError(error, `restoring from ${label}`);
   }
   if (expected !== undefined && digest.bytes !== expected.bytes) {
