@@ -1,4 +1,4 @@
-import { constants, type BigIntStats, type Dirent } from 'node:fs';
+import { closeSync, constants, fstatSync, openSync, readSync, type BigIntStats, type Dirent } from 'node:fs';
 import { lstat, open, readdir, readlink, stat, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { AppError, fromSystemError } from '../shared/index.js';
@@ -179,6 +179,40 @@ async function readAhead(source: Source, path: string, rel: string): Promise<Ahe
   }
 }
 
+/**
+ * Reads a small regular file whole with synchronous calls: for a file of a few kilobytes, five
+ * round trips through the thread pool cost far more than the calls themselves. A file modified
+ * within `settleMs` is left to `readAhead`, which waits for it to settle; undefined says so.
+ */
+function readSmallSync(source: Source, path: string, rel: string): Ahead | undefined {
+  let fd: number;
+  try {
+    fd = openSync(path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') return { kind: 'vanished' };
+    if (code === 'ELOOP') return { kind: 'other' };
+    throw fromSystemError(error, `cannot read ${rel.slice(2)}`);
+  }
+  try {
+    const info = fstatSync(fd, { bigint: true });
+    if (!info.isFile() || info.size > BigInt(SMALL_FILE) || looksSparse(info.size, info.blocks)) return { kind: 'other' };
+    if (Date.now() - Number(info.mtimeNs / 1_000_000n) < (source.options.settleMs ?? 100)) return undefined;
+    const size = Number(info.size);
+    const data = Buffer.allocUnsafe(size);
+    for (let done = 0; done < size; ) {
+      const bytesRead = readSync(fd, data, done, size - done, done);
+      if (bytesRead === 0) throw changed(source, rel, `it ended after ${done} bytes`);
+      done += bytesRead;
+    }
+    const what = moved(info, fstatSync(fd, { bigint: true }));
+    if (what !== null) throw changed(source, rel, what);
+    return { kind: 'file', info, data };
+  } finally {
+    closeSync(fd);
+  }
+}
+
 /** A small file read ahead: its entry (or a hard link to an earlier name) as one block. */
 function smallEntry(source: Source, rel: string, ahead: { info: BigIntStats; data: Buffer }): Buffer {
   const link = linkTo(source, ahead.info, rel);
@@ -281,21 +315,25 @@ async function* entry(source: Source, path: string, rel: string): AsyncGenerator
     if (garbled !== undefined) {
       throw new AppError('CONFIG', `a file name in ${rel === '.' ? source.root : rel.slice(2)} is not valid UTF-8 ('${garbled.name}'): drplan cannot back it up; rename it`);
     }
-    // The files up to the next other entry are read a few at a time ahead of their turn; nothing
-    // is read ahead past a subdirectory, so what waits stays within one directory's window.
+    // Small files are read synchronously in their turn. Those modified a moment ago, up to the
+    // next other entry, are read a few at a time ahead of their turn, each waiting to settle;
+    // nothing is read ahead past a subdirectory, so what waits stays within one directory's window.
     const ahead = new Map<number, Promise<Ahead>>();
     for (let i = 0; i < entries.length; i += 1) {
-      for (let j = i; j < Math.min(entries.length, i + READ_AHEAD) && entries[j]?.isFile() === true; j += 1) {
-        if (ahead.has(j)) continue;
-        const name = entries[j]?.name ?? '';
-        const read = readAhead(source, join(path, name), `${rel}/${name}`);
-        read.catch(() => undefined); // awaited in its turn
-        ahead.set(j, read);
-      }
       const name = entries[i]?.name ?? '';
+      let got = entries[i]?.isFile() === true && !ahead.has(i) ? readSmallSync(source, join(path, name), `${rel}/${name}`) : undefined;
+      if (got === undefined && entries[i]?.isFile() === true) {
+        for (let j = i; j < Math.min(entries.length, i + READ_AHEAD) && entries[j]?.isFile() === true; j += 1) {
+          if (ahead.has(j)) continue;
+          const next = entries[j]?.name ?? '';
+          const read = readAhead(source, join(path, next), `${rel}/${next}`);
+          read.catch(() => undefined); // awaited in its turn
+          ahead.set(j, read);
+        }
+      }
       const read = ahead.get(i);
       ahead.delete(i);
-      const got = read === undefined ? undefined : await read;
+      if (read !== undefined) got = await read;
       if (got?.kind === 'file') yield smallEntry(source, `${rel}/${name}`, got);
       else if (got?.kind === 'vanished') source.stats.vanished += 1;
       else yield* entry(source, join(path, name), `${rel}/${name}`);
