@@ -24,6 +24,8 @@ export interface Config {
   agentNice: number;
   /** gzip level of backups. */
   gzipLevel: number;
+  /** zstd level of backups made with COMPRESSION=zstd. */
+  zstdLevel: number;
   /** Blocks of a backup compressed at once. */
   gzipThreads: number;
   /** S3 multipart part size and parts in flight: an upload holds about size × (queue + 1) in memory. */
@@ -105,6 +107,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd: string = p
     runHistory: integer('DRPLAN_RUN_HISTORY', 100, 1, 100000),
     agentNice: integer('DRPLAN_AGENT_NICE', 10, 0, 19),
     gzipLevel: integer('DRPLAN_GZIP_LEVEL', 6, 1, 9),
+    zstdLevel: integer('DRPLAN_ZSTD_LEVEL', 3, 1, 19),
     gzipThreads: integer('DRPLAN_GZIP_THREADS', Math.min(4, Math.max(2, availableParallelism())), 1, 64),
     s3PartSizeMb: integer('DRPLAN_S3_PART_SIZE_MB', 5, 5, 5120),
     s3QueueSize: integer('DRPLAN_S3_QUEUE_SIZE', 4, 1, 64),

@@ -85,6 +85,7 @@ export function startAgent(runtime: Runtime, nodes: NodeRef[]): Part {
     lockMs: runtime.config.workerLockMs,
     settings: {
       gzipLevel: runtime.config.gzipLevel,
+      zstdLevel: runtime.config.zstdLevel,
       gzipThreads: runtime.config.gzipThreads,
       transfer: {
         s3PartSizeMb: runtime.config.s3PartSizeMb,

@@ -1,8 +1,10 @@
+import type { Compression } from '../archive/index.js';
+
 /**
  * Where a snapshot's objects lie in a location (format 2):
  *
  * ```
- * [<prefix>/]<SNAPSHOT_NAME>/<pod>-<POD_INDEX>.tar.gz    the node's archive
+ * [<prefix>/]<SNAPSHOT_NAME>/<pod>-<POD_INDEX>.tar.gz    the node's archive (.tar.zst with zstd)
  * [<prefix>/]<SNAPSHOT_NAME>/<pod>-<POD_INDEX>.files.gz  its file list (incremental backups)
  * [<prefix>/]<SNAPSHOT_NAME>/<pod>-<POD_INDEX>.deleted   paths gone since the parent (incrementals)
  * [<prefix>/]<SNAPSHOT_NAME>/manifest.json               written last: the commit point
@@ -14,9 +16,12 @@
 
 export const MANIFEST = 'manifest.json';
 
-export type Compression = 'gzip';
+const EXTENSIONS: Record<Compression, string> = { gzip: '.tar.gz', zstd: '.tar.zst' };
 
-const EXTENSIONS: Record<Compression, string> = { gzip: '.tar.gz' };
+const CONTENT_TYPES: Record<Compression, string> = { gzip: 'application/gzip', zstd: 'application/zstd' };
+
+/** The media type an archive is stored with. */
+export const archiveContentType = (compression: Compression): string => CONTENT_TYPES[compression];
 
 /** `[<prefix>/]<name>`: the snapshot's directory in the location. */
 export function snapshotDir(prefix: string, name: string): string {

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { Type, type Static, type TSchema } from '@sinclair/typebox';
 import { Value } from '@sinclair/typebox/value';
+import { COMPRESSIONS } from '../archive/index.js';
 import { AppError } from '../shared/index.js';
 
 const SHA256 = Type.String({ pattern: '^[0-9a-f]{64}$' });
@@ -35,7 +36,7 @@ export const ManifestSchema = Type.Object({
   runId: NAME,
   snapshot: NAME,
   created: Type.String({ description: 'ISO 8601 time the manifest was written' }),
-  compression: Type.Literal('gzip'),
+  compression: Type.Union(COMPRESSIONS.map((c) => Type.Literal(c))),
   backupType: Type.Union([Type.Literal('full'), Type.Literal('incremental')]),
   /** The snapshot this one builds on, and the sha256 of that snapshot's manifest. */
   parent: Type.Union([Type.Object({ name: NAME, sha256: SHA256 }), Type.Null()]),

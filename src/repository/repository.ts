@@ -2,7 +2,8 @@ import type { Readable } from 'node:stream';
 import { buffer } from 'node:stream/consumers';
 import { AppError, errorMessage, forEachLimit } from '../shared/index.js';
 import type { BlobStore, RequestOptions } from '../storage/index.js';
-import { archiveName, manifestKey, MANIFEST, nodeLabel, objectKey, type Compression } from './layout.js';
+import type { Compression } from '../archive/index.js';
+import { archiveContentType, archiveName, manifestKey, MANIFEST, nodeLabel, objectKey } from './layout.js';
 import { parseManifest, serializeManifest, type Manifest, type ManifestNode, type SnapshotMode } from './manifest.js';
 
 /** The metadata that names the run that wrote an object (a name S3 and Azure both take). */
@@ -34,6 +35,8 @@ export interface StoredArchive {
   dataBytes: number;
   /** Bytes a restore writes (sparse holes left out). */
   writtenBytes?: number;
+  /** @defaultValue 'gzip' (uploads recorded before zstd existed) */
+  compression?: Compression;
 }
 
 export interface CommitDraft {
@@ -131,7 +134,7 @@ export class Repository {
       await this.store.delete(full, options);
     }
     const put = await this.store.put(full, body, {
-      contentType: 'application/gzip',
+      contentType: archiveContentType(options.compression ?? 'gzip'),
       create: true,
       metadata: { [RUN_METADATA]: options.runId },
       ...(options.signal === undefined ? {} : { signal: options.signal }),
@@ -152,6 +155,10 @@ export class Repository {
       Array.from({ length: pod.count }, (_, index) => index).filter((index) => !draft.uploads.some((u) => u.pod === pod.name && u.index === index)).map((index) => nodeLabel(pod.name, index)),
     );
     if (missing.length > 0) throw new AppError('CONFIG', `${missing.join(', ')} have no upload in this run (forced complete?): restart their upload steps`);
+    const compressions = [...new Set(draft.uploads.map((u) => u.compression ?? 'gzip'))];
+    if (compressions.length > 1) {
+      throw new AppError('CONFIG', `the uploads of this run are compressed differently (${compressions.join(', ')}): restart the upload steps so that they all use one COMPRESSION`);
+    }
     const uploads = [...draft.uploads].sort((a, b) => (order.get(a.pod) ?? 0) - (order.get(b.pod) ?? 0) || a.index - b.index);
     for (const upload of uploads) {
       const key = objectKey(this.prefix, draft.name, upload.key);
@@ -174,7 +181,7 @@ export class Repository {
       runId: draft.runId,
       snapshot: draft.name,
       created: new Date().toISOString(),
-      compression: 'gzip',
+      compression: compressions[0] ?? 'gzip',
       backupType: 'full',
       parent: null,
       chain: { full: draft.name, depth: 0 },

@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs';
-import { estimateTarSize, packDirectory, type TreeStats } from '../archive/index.js';
+import { COMPRESSIONS, estimateTarSize, packDirectory, type Compression, type TreeStats } from '../archive/index.js';
 import type { SnapshotMode } from '../engine/index.js';
 import { nodeLabel, type StoredArchive } from '../repository/index.js';
 import { AppError, formatBytes } from '../shared/index.js';
@@ -18,6 +18,13 @@ export interface UploadResult {
 export function isUploadResult(value: unknown): value is UploadResult {
   const v = value as Partial<UploadResult> | null;
   return typeof v === 'object' && v !== null && typeof v.location?.storage === 'string' && typeof v.archive?.sha256 === 'string';
+}
+
+/** The plan's COMPRESSION: gzip (the default, the DC/OS format) or zstd. */
+export function compressionOf(context: Pick<TaskContext, 'parameters'>): Compression {
+  const value = context.parameters['COMPRESSION'] ?? 'gzip';
+  if (!(COMPRESSIONS as readonly string[]).includes(value)) throw new AppError('CONFIG', `COMPRESSION '${value}' is not one of ${COMPRESSIONS.join(', ')}`);
+  return value as Compression;
 }
 
 /** How to make a backup of this pod consistent, for a file that changed while it was read. */
@@ -50,8 +57,8 @@ export function describeSkipped(stats: TreeStats): string {
 }
 
 /**
- * Streams the node's snapshot as tar.gz straight to `<SNAPSHOT_NAME>/<pod>-<i>.tar.gz`: no
- * temporary file. A name that has a manifest is never written again, whoever asks.
+ * Streams the node's snapshot as tar.gz (or tar.zst) straight to `<SNAPSHOT_NAME>/<pod>-<i>.tar.gz`:
+ * no temporary file. A name that has a manifest is never written again, whoever asks.
  */
 export function uploadTask(kind: StorageKind): Task {
   return async (context) => {
@@ -59,6 +66,7 @@ export function uploadTask(kind: StorageKind): Task {
     const mode = podSpecOf(context).snapshot;
     const dir = sourceDir(context);
     const node = { pod: context.pod ?? '', index: context.podIndex ?? 0 };
+    const compression = compressionOf(context);
     if (!existsSync(dir)) {
       throw new AppError('CONFIG', `the snapshot of ${nodeLabel(node.pod, node.index)} is not at ${dir} (a cleanup ran since): restart the plan, or its create-snapshots phase`);
     }
@@ -71,7 +79,8 @@ export function uploadTask(kind: StorageKind): Task {
       const stop = (): void => controller.abort(context.signal.reason);
       context.signal.addEventListener('abort', stop, { once: true });
       const packed = packDirectory(dir, {
-        level: context.settings.gzipLevel,
+        compression,
+        level: compression === 'zstd' ? context.settings.zstdLevel : context.settings.gzipLevel,
         threads: context.settings.gzipThreads,
         signal: controller.signal,
         linkFactor: mode === 'hardlink' ? 2 : 1,
@@ -81,7 +90,7 @@ export function uploadTask(kind: StorageKind): Task {
       });
       let put, packedResult;
       try {
-        [put, packedResult] = await Promise.all([repo.putArchive(name, node, packed.stream, { signal: controller.signal, runId: context.run.id }), packed.done]);
+        [put, packedResult] = await Promise.all([repo.putArchive(name, node, packed.stream, { signal: controller.signal, runId: context.run.id, compression }), packed.done]);
       } catch (error) {
         controller.abort(error);
         // The packer's own failure says more than the upload's report of it.
@@ -101,6 +110,7 @@ export function uploadTask(kind: StorageKind): Task {
         files: packedResult.stats.files,
         dataBytes: packedResult.stats.dataBytes,
         writtenBytes: packedResult.stats.writtenBytes,
+        compression,
       };
       const result: UploadResult = { location, archive };
       return {

@@ -114,6 +114,7 @@ export function fetchRestoreTask(kind: StorageKind): Task {
         const { body, bytes } = await repo.openArchive(snapshot, node, { signal: context.signal });
         unpacked = await unpackArchive(body, staging, {
           signal: context.signal,
+          compression: snapshot.manifest.compression,
           expected: { bytes: node.bytes, sha256: node.sha256 },
           announcedBytes: bytes,
           onBytes: (n) => context.progress.bytes(n, node.bytes),

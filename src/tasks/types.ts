@@ -12,7 +12,9 @@ export interface ProgressReporter {
 export interface TaskSettings {
   /** gzip level of backups, 1 (fast) to 9 (small). */
   gzipLevel: number;
-  /** Blocks of a backup compressed at once. */
+  /** zstd level of backups made with COMPRESSION=zstd, 1 (fast) to 19 (small). */
+  zstdLevel: number;
+  /** Blocks of a backup compressed at once (either compression). */
   gzipThreads: number;
   transfer: TransferSettings;
   /**
@@ -28,6 +30,7 @@ export interface TaskSettings {
 
 export const DEFAULT_TASK_SETTINGS: TaskSettings = {
   gzipLevel: 6,
+  zstdLevel: 3,
   gzipThreads: 2,
   transfer: DEFAULT_TRANSFER_SETTINGS,
   settleMs: 100,

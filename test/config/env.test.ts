@@ -15,16 +15,18 @@ describe('environment', () => {
     assert.equal(config.logLevel, 'info');
     assert.equal(config.apiToken, null);
     assert.equal(config.secretKey, null);
+    assert.deepEqual([config.gzipLevel, config.zstdLevel], [6, 3]);
+    assert.equal(loadConfig({ DRPLAN_ZSTD_LEVEL: '19' }).zstdLevel, 19);
     assert.ok(Object.isFrozen(config));
   });
 
   it('reports every bad variable at once', () => {
     assert.throws(
-      () => loadConfig({ PORT: 'eighty', REDIS_URL: 'localhost:6379', DRPLAN_SECRET_KEY: 'c2hvcnQ=', LOG_LEVEL: 'loud' }),
+      () => loadConfig({ PORT: 'eighty', REDIS_URL: 'localhost:6379', DRPLAN_SECRET_KEY: 'c2hvcnQ=', LOG_LEVEL: 'loud', DRPLAN_ZSTD_LEVEL: '22' }),
       (error: unknown) => {
         assert.ok(error instanceof AppError);
         assert.equal(error.code, 'CONFIG');
-        for (const name of ['PORT', 'REDIS_URL', 'DRPLAN_SECRET_KEY', 'LOG_LEVEL']) assert.match(error.message, new RegExp(name));
+        for (const name of ['PORT', 'REDIS_URL', 'DRPLAN_SECRET_KEY', 'LOG_LEVEL', 'DRPLAN_ZSTD_LEVEL']) assert.match(error.message, new RegExp(name));
         assert.doesNotMatch(error.message, /c2hvcnQ=/, 'the key itself is never printed');
         return true;
       },

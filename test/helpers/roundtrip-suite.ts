@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { appendFileSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -180,6 +181,42 @@ export function roundTripSuite(storage: StorageUnderTest): void {
         assert.deepEqual(restored[i], { ...original[i], SCHEMA: restored[i]!['SCHEMA']! }, `node-${i} is identical, plus the SCHEMA its hook wrote`);
         assert.ok(!existsSync(join(`${stack.dataDir(i)}.drplan`, `restore-${tree.runId}`)), 'no staging left');
       }
+    });
+
+    it('COMPRESSION=zstd writes .tar.zst archives that GNU tar reads and that restore exactly; an unknown COMPRESSION is a 400', async () => {
+      const refused = await stack.start(backup, params({ SNAPSHOT_NAME: 'lz', COMPRESSION: 'lz4' }));
+      assert.equal(refused.statusCode, 400, refused.body);
+      assert.deepEqual(refused.json<{ problems: unknown[] }>().problems, [{ parameter: 'COMPRESSION', message: 'must be one of: gzip, zstd' }]);
+
+      const before = trees();
+      assert.equal((await stack.start(backup, params({ SNAPSHOT_NAME: 'zst', COMPRESSION: 'zstd' }))).statusCode, 200);
+      const made = await finished(backup);
+      assert.equal(made.status, 'COMPLETE', JSON.stringify(made.errors));
+      assert.match(stepOf(made, 'upload-backups', `node-1:[${upload}]`).message, new RegExp(`^uploaded \\d+ files, .* to ${running.url}/svc/zst/node-1\\.tar\\.zst$`));
+      const manifest = (await manifestOf('zst')) as ManifestJson & { compression: string };
+      assert.equal(manifest.compression, 'zstd');
+      assert.deepEqual(manifest.nodes.map((n) => n.key), ['node-0.tar.zst', 'node-1.tar.zst', 'node-2.tar.zst']);
+      // The system's tar, knowing nothing of drplan, gives back the node's tree.
+      const archive = await buffer((await store.get('svc/zst/node-0.tar.zst')).body);
+      const byGnu = join(stack.dataDir(0), '..', 'gnu-zst');
+      mkdirSync(byGnu);
+      try {
+        execFileSync('tar', ['--zstd', '-xpf', '-', '-C', byGnu], { input: archive });
+        const gnu = describeTree(byGnu);
+        // Plus the SCHEMA the backup-schema hook wrote into the snapshot.
+        assert.deepEqual(gnu, { ...before[0], SCHEMA: gnu['SCHEMA']! });
+        assert.equal(readFileSync(join(byGnu, 'SCHEMA'), 'utf8').trim(), 'node 0 of zst');
+      } finally {
+        rmSync(byGnu, { recursive: true, force: true });
+      }
+
+      for (const i of nodes) rmSync(stack.dataDir(i), { recursive: true, force: true });
+      assert.equal((await stack.start(restore, params({ SNAPSHOT_NAME: 'zst' }))).statusCode, 200);
+      const tree = await finished(restore);
+      assert.equal(tree.status, 'COMPLETE', JSON.stringify(tree.errors));
+      assert.match(stepOf(tree, 'fetch-restore', `node-2:[${fetch}]`).message, /sha256 verified\) from \S+\/svc\/zst\/node-2\.tar\.zst$/);
+      const restored = trees();
+      for (const i of nodes) assert.deepEqual(restored[i], { ...before[i], SCHEMA: restored[i]!['SCHEMA']! }, `node-${i} is identical`);
     });
 
     it('safe refuses a node with data in the preflight, before any node is touched; force replaces it', async () => {

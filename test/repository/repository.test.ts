@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { buffer } from 'node:stream/consumers';
 import { describe, it } from 'node:test';
+import type { Compression } from '../../src/archive/index.js';
 import { Repository, type StoredArchive } from '../../src/repository/index.js';
 import { AppError } from '../../src/shared/index.js';
 import { createFsStore } from '../../src/storage/index.js';
@@ -14,14 +15,14 @@ const shape = { name: 'duo', pods: [{ name: 'node', count: 2 }, { name: 'zk', co
 const sha = (data: Buffer): string => createHash('sha256').update(data).digest('hex');
 
 /** A repository in a fresh directory (or `repo`), with the three archives of snapshot `name` uploaded. */
-async function uploaded(name = 'snap', prefix = 'prod/duo', into?: Repository) {
+async function uploaded(name = 'snap', prefix = 'prod/duo', into?: Repository, compression?: Compression) {
   const root = tempDir();
   const repo = into ?? new Repository(createFsStore(root), prefix);
   const uploads: StoredArchive[] = [];
   for (const [pod, index] of [['zk', 0], ['node', 1], ['node', 0]] as const) {
     const body = Buffer.from(`archive of ${pod}-${index}`);
-    const put = await repo.putArchive(name, { pod, index }, Readable.from([body]), { runId: 'run-1' });
-    uploads.push({ pod, index, key: put.key, bytes: put.bytes, sha256: sha(body), etag: put.etag, files: 1, dataBytes: 10 });
+    const put = await repo.putArchive(name, { pod, index }, Readable.from([body]), { runId: 'run-1', ...(compression === undefined ? {} : { compression }) });
+    uploads.push({ pod, index, key: put.key, bytes: put.bytes, sha256: sha(body), etag: put.etag, files: 1, dataBytes: 10, ...(compression === undefined ? {} : { compression }) });
   }
   const draft = { name, service: shape, snapshotModes: { node: 'hardlink' as const, zk: 'copy' as const }, plan: 'backup-fs', runId: 'run-1', uploads };
   return { root, repo, uploads, draft };
@@ -48,6 +49,17 @@ describe('repository: the snapshot layout and its commit protocol', () => {
     assert.deepEqual([written['format'], written['backupType'], written['parent'], written['chain']], [2, 'full', null, { full: 'snap', depth: 0 }]);
     assert.equal(snapshot.sha256, sha(await buffer((await repo.store.get('prod/duo/snap/manifest.json')).body)));
     void root;
+  });
+
+  it('zstd archives are .tar.zst and the manifest says so; uploads compressed differently are not committed together', async () => {
+    const { repo, draft } = await uploaded('zst', 'prod/duo', undefined, 'zstd');
+    assert.deepEqual((await repo.store.list('prod/duo/zst/')).map((o) => o.key), ['prod/duo/zst/node-0.tar.zst', 'prod/duo/zst/node-1.tar.zst', 'prod/duo/zst/zk-0.tar.zst']);
+    const mixed = await rejection(repo.commit({ ...draft, uploads: draft.uploads.map((u, i) => (i === 0 ? { ...u, compression: 'gzip' as const } : u)) }));
+    assert.equal(mixed.code, 'CONFIG');
+    assert.match(mixed.message, /^the uploads of this run are compressed differently \(gzip, zstd\)/);
+    const { snapshot } = await repo.commit(draft);
+    assert.equal(snapshot.manifest.compression, 'zstd');
+    assert.deepEqual(snapshot.manifest.nodes.map((n) => n.key), ['node-0.tar.zst', 'node-1.tar.zst', 'zk-0.tar.zst']);
   });
 
   it('committing the same uploads of the same run again finds its manifest; any other write under a committed name is refused', async () => {
