@@ -123,7 +123,7 @@ describe('locations: a backup and a restore named by LOCATION, with the credenti
       assert.equal(backup.statusCode, 200, backup.body);
       const done = await stack.finished(`backup-${storage}`, undefined, 60_000);
       assert.equal(done.status, 'COMPLETE', `${JSON.stringify(done.errors)}\n${agent.output()}`);
-      assert.deepEqual(done.parameters, { SNAPSHOT_NAME: name, LOCATION: location, BACKUP_RESTORE_STRATEGY: 'serial' }, 'nothing but the location in the run');
+      assert.deepEqual(done.parameters, { SNAPSHOT_NAME: name, LOCATION: location, COMPRESSION: 'gzip', BACKUP_RESTORE_STRATEGY: 'serial' }, 'nothing but the location (and the defaults) in the run');
       assert.match(stepOf(done, 'upload-backups', `node-1:[upload-${storage}]`).message, new RegExp(`to (s3|azure)://backups/${key.replaceAll('.', '\\.')}$`));
 
       const catalogue = await stack.app.inject({ method: 'GET', url: '/v1/service/svc/snapshots' });
