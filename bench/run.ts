@@ -52,10 +52,31 @@ const median = (values: number[]): number => {
 
 /** Runs a shell command, returns its wall time in seconds. */
 function run(command: string): number {
+  return shell(command).seconds;
+}
+
+/** Runs a shell command (bash, for pipefail): its wall time and the CPU seconds of everything it ran (bash's `times`). */
+function shell(command: string): { seconds: number; cpu: number } {
   const started = process.hrtime.bigint();
-  const result = spawnSync('/bin/sh', ['-c', command], { stdio: ['ignore', 'ignore', 'inherit'] });
+  const result = spawnSync('/bin/bash', ['-o', 'pipefail', '-c', `${command}\ntimes >&3`], { stdio: ['ignore', 'ignore', 'inherit', 'pipe'], encoding: 'utf8' });
+  const wall = seconds(started);
   if (result.status !== 0) throw new Error(`failed (${result.status}): ${command}`);
-  return seconds(started);
+  // The second line of `times`: user and system time of the shell's children, as 0m1.234s 0m0.056s.
+  const children = String(result.output[3] ?? '').trim().split('\n')[1] ?? '';
+  const cpu = [...children.matchAll(/(\d+)m([\d.]+)s/g)].reduce((sum, m) => sum + Number(m[1]) * 60 + Number(m[2]), 0);
+  return { seconds: wall, cpu };
+}
+
+const has = (tool: string): boolean => spawnSync('/bin/sh', ['-c', `command -v ${tool}`], { stdio: 'ignore' }).status === 0;
+
+/** CPU seconds a process has used so far (utime + stime from /proc/<pid>/stat), 0 once it is gone. */
+function cpuOf(pid: number): number {
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
+    return (Number(fields[11]) + Number(fields[12])) / 100;
+  } catch {
+    return 0;
+  }
 }
 
 /**
@@ -99,6 +120,10 @@ interface Timed {
   extraDiskMb: number;
   /** The agent's largest resident memory seen while the plan ran. */
   agentRssMb: number;
+  /** CPU seconds of the drplan processes (API, coordinator, agent) while the plan ran. */
+  stackCpu: number;
+  /** CPU seconds of the storage emulator (and of this process, which polls) meanwhile. */
+  emulatorCpu: number;
 }
 
 /** Datasets are kept between runs: generating gigabytes takes longer than backing them up. */
@@ -129,6 +154,8 @@ async function main(): Promise<void> {
   rmSync(storeDir, { recursive: true, force: true });
   const redis = await startRedisServer({ dir: join(root, 'redis') });
   const parameters: Record<string, Record<string, string>> = {};
+  // The S3 emulator runs in this process; Azurite in its own.
+  let azurite: { pid: number | undefined } | undefined;
   const stops: Array<() => unknown> = [];
   if (storages.includes('s3')) {
     const s3 = await startS3rver({ dir: join(storeDir, 's3'), bucket: BUCKET });
@@ -137,6 +164,7 @@ async function main(): Promise<void> {
   }
   if (storages.includes('azure')) {
     const azure = await startAzuriteBlob({ dir: join(storeDir, 'azurite'), container: BUCKET });
+    azurite = azure;
     parameters['azure'] = { AZURE_STORAGE_ACCOUNT: AZURITE_ACCOUNT, AZURE_STORAGE_KEY: AZURITE_KEY, CONTAINER_NAME: BUCKET, AZURE_BLOB_ENDPOINT: azure.endpoint };
     stops.push(() => azure.stop());
   }
@@ -154,15 +182,22 @@ async function main(): Promise<void> {
   };
   const drplan = (argv: string[]): ChildProcess => spawn(process.execPath, [join(repo, 'bin/drplan.js'), ...argv], { env, stdio: ['ignore', 'inherit', 'inherit'] });
   const agents = { bench: drplan(['agent', '--service', 'bench', '--all-nodes']), 'bench-small': drplan(['agent', '--service', 'bench-small', '--all-nodes']) };
-  const children = [drplan(['api']), drplan(['coordinator']), ...Object.values(agents)];
+  const api = drplan(['api']);
+  const coordinator = drplan(['coordinator']);
+  const children = [api, coordinator, ...Object.values(agents)];
   process.on('exit', () => children.forEach((child) => child.kill()));
   while (!(await fetch(`${base}/readyz`).then((r) => r.ok, () => false))) await sleep(200);
 
   /** Starts a plan and waits for it to finish. */
-  const plan = async (service: 'bench' | 'bench-small', name: string, params: Record<string, string>): Promise<Timed> => {
+  const plan = async (service: 'bench' | 'bench-small', storage: StorageKind, name: string, params: Record<string, string>): Promise<Timed> => {
     const before = used(root);
     let peak = before;
     let agentRssMb = 0;
+    const stackPids = [api.pid ?? 0, coordinator.pid ?? 0, agents[service].pid ?? 0];
+    const cpu0 = stackPids.reduce((sum, pid) => sum + cpuOf(pid), 0);
+    const emulatorPid = storage === 'azure' ? azurite?.pid : undefined;
+    const self0 = process.cpuUsage();
+    const emulator0 = emulatorPid === undefined ? 0 : cpuOf(emulatorPid);
     const t0 = process.hrtime.bigint();
     const response = await request(`${base}/v1/service/${service}/plans/${name}/start`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(params) });
     if (!response.ok) throw new Error(`${name} start: ${response.status} ${await response.text()}`);
@@ -174,7 +209,10 @@ async function main(): Promise<void> {
         if (tree.status !== 'COMPLETE') throw new Error(`${name} ended ${tree.status}: ${tree.errors.join('; ')}`);
         const transfer = tree.phases.find((p) => p.name === 'upload-backups' || p.name === 'fetch-restore')?.steps ?? [];
         const transferSeconds = transfer.reduce((sum, step) => sum + (Date.parse(step.finishedAt ?? '') - Date.parse(step.startedAt ?? '')) / 1000, 0);
-        return { seconds: seconds(t0), transferSeconds, extraDiskMb: (peak - before) / MB, agentRssMb: Math.round(agentRssMb) };
+        const self = process.cpuUsage(self0);
+        const stackCpu = stackPids.reduce((sum, pid) => sum + cpuOf(pid), 0) - cpu0;
+        const emulatorCpu = (self.user + self.system) / 1e6 + (emulatorPid === undefined ? 0 : cpuOf(emulatorPid) - emulator0);
+        return { seconds: seconds(t0), transferSeconds, extraDiskMb: (peak - before) / MB, agentRssMb: Math.round(agentRssMb), stackCpu, emulatorCpu };
       }
       await sleep(100);
     }
@@ -186,7 +224,8 @@ async function main(): Promise<void> {
   // after the same tree was deleted from it, then flushed: creating files just after deleting many
   // is much slower on some filesystems, so a fresh scratch directory would favour one side.
   const settle = (): void => void spawnSync('sync');
-  const warm = (dir: string): void => void run(`tar -cf - -C ${dir} . > /dev/null`);
+  // tar writing to /dev/null reads no file data (it knows nothing will look): through cat it must.
+  const warm = (dir: string): void => void run(`tar -cf - -C ${dir} . | cat > /dev/null`);
   const download = async (storage: StorageKind, key: string): Promise<string> => {
     const values = parameters[storage] ?? {};
     const driver = storageDriver(storage);
@@ -216,25 +255,133 @@ async function main(): Promise<void> {
   const lines: string[] = [];
   const mbps = (bytes: number, s: number): number => Math.round((bytes / MB / s) * 10) / 10;
   const ratio = (a: number, b: number): number => Math.round((a / b) * 100) / 100;
+  const row = (what: string, ours: number, gnu: number, unit: string, peer = 'GNU'): string =>
+    `${what.padEnd(40)} ${`${ours} ${unit}`.padStart(14)} ${`${gnu} ${unit}`.padStart(14)} ${(ours / gnu).toFixed(2).padStart(7)}  ${peer}`;
+  const cpuRow = (what: string, ours: number, peer: number, name: string): string => `${what.padEnd(40)} ${`${ours.toFixed(1)} CPU-s`.padStart(14)} ${`${peer.toFixed(1)} CPU-s`.padStart(14)} ${(ours / peer).toFixed(2).padStart(7)}  ${name}`;
+
+  // Isolated: one archive operation in its own process (dist/bench/archive-op.js), against the
+  // peers on the same data, node 0's dataset and the small-file one. Restores go into a directory
+  // emptied (and synced) just before, for each side alike.
+  const op = (args: string): string => `${JSON.stringify(process.execPath)} ${JSON.stringify(join(repo, 'dist/bench/archive-op.js'))} ${args}`;
+  const tools = { pigz: has('pigz'), zstd: has('zstd') };
+  for (const [tool, present] of Object.entries(tools)) if (!present) lines.push(`${tool} is not installed: its columns are skipped (apt-get install -y ${tool})`);
+  const scratch = join(root, 'unpack');
+  const fresh = (): string => {
+    rmSync(scratch, { recursive: true, force: true });
+    mkdirSync(scratch, { recursive: true });
+    settle();
+    return scratch;
+  };
+  const sha256Of = (file: string): string => spawnSync('sha256sum', [file], { encoding: 'utf8' }).stdout.slice(0, 64);
+  interface Case {
+    name: string;
+    unit: 'MB/s' | 'files/s';
+    amount: number;
+    ours: () => string;
+    peers: Array<{ name: string; command: () => string; present: boolean }>;
+    before: () => void;
+  }
+  const isolatedCases = (dir: string, label: string, amount: number, unit: Case['unit'], compressions: Array<'gzip' | 'zstd'>): Case[] => {
+    const cases: Case[] = [];
+    for (const compression of compressions) {
+      const lvl = compression === 'gzip' ? level : 3;
+      const archive = join(root, `${label}.${compression === 'gzip' ? 'tar.gz' : 'tar.zst'}`);
+      run(`${op(`pack ${dir} ${compression} ${lvl}`)} > ${archive}`);
+      const sha = sha256Of(archive);
+      const peers =
+        compression === 'gzip'
+          ? [
+              { name: `tar | gzip -${lvl}`, command: () => `tar -cf - -C ${dir} . | gzip -${lvl} > /dev/null`, present: true },
+              { name: `tar | pigz -p 2 -${lvl}`, command: () => `tar -cf - -C ${dir} . | pigz -p 2 -${lvl} > /dev/null`, present: tools.pigz },
+            ]
+          : [{ name: 'tar | zstd -3 -T2', command: () => `tar -cf - -C ${dir} . | zstd -q -3 -T2 > /dev/null`, present: tools.zstd }];
+      cases.push({ name: `${label} pack, ${compression} -${lvl}`, unit, amount, ours: () => `${op(`pack ${dir} ${compression} ${lvl}`)} > /dev/null`, peers, before: () => warm(dir) });
+      const unpackPeers =
+        compression === 'gzip'
+          ? [
+              { name: 'gzip -dc | tar -x', command: () => `gzip -dc < ${archive} | tar -xf - -C ${fresh()}`, present: true },
+              { name: 'pigz -dc | tar -x', command: () => `pigz -dc < ${archive} | tar -xf - -C ${fresh()}`, present: tools.pigz },
+            ]
+          : [{ name: 'zstd -dc | tar -x', command: () => `zstd -q -dc < ${archive} | tar -xf - -C ${fresh()}`, present: tools.zstd }];
+      cases.push({ name: `${label} unpack, ${compression}, sha256 checked`, unit, amount, ours: () => op(`unpack ${archive} ${fresh()} ${compression} ${sha}`), peers: unpackPeers, before: () => run(`cat ${archive} > /dev/null`) });
+    }
+    return cases;
+  };
+  const largeFiles = Number(spawnSync('/bin/sh', ['-c', `find ${dirs.large(0)} -type f | wc -l`], { encoding: 'utf8' }).stdout.trim());
+  const smallCount = smallFiles + 4;
+  const cases = [
+    ...isolatedCases(dirs.large(0), 'node-0', bytesOf(dirs.large(0)), 'MB/s', ['gzip', 'zstd']),
+    ...isolatedCases(dirs.small, 'small files', smallCount, 'files/s', ['gzip']),
+  ];
+  const isolated: Record<string, unknown> = {};
+  lines.push('', `isolated, one process each, node 0's data (${(bytesOf(dirs.large(0)) / MB).toFixed(1)} MB, ${largeFiles} files) and ${smallCount} small files; medians of ${repeat} rounds`);
+  lines.push(`${'what'.padEnd(40)} ${'drplan'.padStart(14)} ${'peer'.padStart(14)} ${'ratio'.padStart(7)}  peer`);
+  for (const c of cases) {
+    process.stdout.write(`isolated: ${c.name}...\n`);
+    const ours: Array<{ seconds: number; cpu: number }> = [];
+    const peers = new Map<string, Array<{ seconds: number; cpu: number }>>();
+    for (let round = 1; round <= repeat; round += 1) {
+      // Side by side, round by round: a drift of the machine's speed hits both.
+      c.before();
+      const mine = c.ours();
+      ours.push(shell(mine));
+      for (const peer of c.peers.filter((p) => p.present)) {
+        c.before();
+        const command = peer.command();
+        peers.set(peer.name, [...(peers.get(peer.name) ?? []), shell(command)]);
+      }
+    }
+    const rate = (runs: Array<{ seconds: number }>): number => {
+      const s = median(runs.map((r) => r.seconds));
+      return c.unit === 'MB/s' ? mbps(c.amount, s) : Math.round(c.amount / s);
+    };
+    const entry: Record<string, unknown> = { drplan: { rate: rate(ours), seconds: median(ours.map((r) => r.seconds)), cpu: median(ours.map((r) => r.cpu)) } };
+    for (const peer of c.peers) {
+      const runs = peers.get(peer.name);
+      if (runs === undefined) {
+        lines.push(`${c.name.padEnd(40)} ${`${rate(ours)} ${c.unit}`.padStart(14)} ${'skipped'.padStart(14)} ${''.padStart(7)}  ${peer.name} (not installed)`);
+        continue;
+      }
+      entry[peer.name] = { rate: rate(runs), seconds: median(runs.map((r) => r.seconds)), cpu: median(runs.map((r) => r.cpu)), ratio: ratio(rate(ours), rate(runs)) };
+      lines.push(row(c.name, rate(ours), rate(runs), c.unit, peer.name));
+      lines.push(cpuRow('  CPU', median(ours.map((r) => r.cpu)), median(runs.map((r) => r.cpu)), peer.name));
+    }
+    isolated[c.name] = entry;
+  }
+  rmSync(scratch, { recursive: true, force: true });
+  results['isolated'] = isolated;
+
+  // Through the API, the coordinator, the agent and the emulator: backup with each compression,
+  // and restore, against tar | gzip and gzip -dc | tar -x on the same data.
+  const compressions = ['gzip', 'zstd'] as const;
   for (const storage of storages) {
     const params = parameters[storage] ?? {};
-    const rounds: Array<{ backup: Timed; gnuBackup: number; restore: Timed; gnuRestore: number; compressed: number; rssAfterMb: number }> = [];
+    type Round = { backup: Record<string, Timed>; restore: Record<string, Timed>; gnuBackup: { seconds: number; cpu: number }; gnuRestore: number; compressed: Record<string, number>; rssAfterMb: number };
+    const rounds: Round[] = [];
     for (let round = 1; round <= repeat; round += 1) {
-      const snapshot = `run-${Date.now()}`;
-      process.stdout.write(`${storage} round ${round} of ${repeat}: backing up ${(dataBytes / MB).toFixed(0)} MB on ${nodeCount} nodes, then restoring...\n`);
+      const r: Round = { backup: {}, restore: {}, gnuBackup: { seconds: 0, cpu: 0 }, gnuRestore: 0, compressed: {}, rssAfterMb: 0 };
+      let gzipSnapshot = '';
+      for (const compression of compressions) {
+        const snapshot = `run-${compression}-${Date.now()}`;
+        if (compression === 'gzip') gzipSnapshot = snapshot;
+        process.stdout.write(`${storage} round ${round} of ${repeat}: ${compression} backup of ${(dataBytes / MB).toFixed(0)} MB on ${nodeCount} nodes, then its restore...\n`);
+        for (const i of nodes) warm(dirs.large(i));
+        settle();
+        r.backup[compression] = await plan('bench', storage, `backup-${storage}`, { ...params, BACKUP_RESTORE_STRATEGY: 'serial', SNAPSHOT_NAME: snapshot, COMPRESSION: compression });
+        const manifest = JSON.parse(readFileSync(await download(storage, `${snapshot}/manifest.json`), 'utf8')) as { bytes: number };
+        r.compressed[compression] = manifest.bytes;
+        for (const i of nodes) rmSync(dirs.large(i), { recursive: true, force: true });
+        settle();
+        r.restore[compression] = await plan('bench', storage, `restore-${storage}`, { ...params, BACKUP_RESTORE_STRATEGY: 'serial', SNAPSHOT_NAME: snapshot });
+        const restored = nodes.reduce((total, i) => total + bytesOf(dirs.large(i)), 0);
+        if (restored !== dataBytes) throw new Error(`restored ${restored} bytes of ${dataBytes}`);
+      }
       for (const i of nodes) warm(dirs.large(i));
       settle();
-      const backup = await plan('bench', `backup-${storage}`, { ...params, BACKUP_RESTORE_STRATEGY: 'serial', SNAPSHOT_NAME: snapshot });
-      settle();
-      const gnuBackup = nodes.reduce((total, i) => total + run(`tar -cf - -C ${dirs.large(i)} . | gzip -${level} > /dev/null`), 0);
-      const manifest = JSON.parse(readFileSync(await download(storage, `${snapshot}/manifest.json`), 'utf8')) as { bytes: number };
-      for (const i of nodes) rmSync(dirs.large(i), { recursive: true, force: true });
-      settle();
-      const restore = await plan('bench', `restore-${storage}`, { ...params, BACKUP_RESTORE_STRATEGY: 'serial', SNAPSHOT_NAME: snapshot });
-      const restored = nodes.reduce((total, i) => total + bytesOf(dirs.large(i)), 0);
-      if (restored !== dataBytes) throw new Error(`restored ${restored} bytes of ${dataBytes}`);
-      const gnu = await gnuRestore(storage, snapshot, nodes.map((i) => ({ index: i, dir: dirs.large(i) })));
-      rounds.push({ backup, gnuBackup, restore, gnuRestore: gnu, compressed: manifest.bytes, rssAfterMb: Math.round(memory(agents.bench.pid ?? 0, 'VmRSS')) });
+      r.gnuBackup = nodes.map((i) => shell(`tar -cf - -C ${dirs.large(i)} . | gzip -${level} > /dev/null`)).reduce((a, b) => ({ seconds: a.seconds + b.seconds, cpu: a.cpu + b.cpu }));
+      r.gnuRestore = await gnuRestore(storage, gzipSnapshot, nodes.map((i) => ({ index: i, dir: dirs.large(i) })));
+      r.rssAfterMb = Math.round(memory(agents.bench.pid ?? 0, 'VmRSS'));
+      rounds.push(r);
     }
     const small: Array<{ backup: number; gnuBackup: number; restore: number; gnuRestore: number }> = [];
     for (let round = 1; round <= repeat; round += 1) {
@@ -242,45 +389,54 @@ async function main(): Promise<void> {
       const snapshot = `small-${Date.now()}`;
       warm(dirs.small);
       settle();
-      const backup = await plan('bench-small', `backup-${storage}`, { ...params, SNAPSHOT_NAME: snapshot });
+      const backup = await plan('bench-small', storage, `backup-${storage}`, { ...params, SNAPSHOT_NAME: snapshot });
       settle();
       const gnuBackup = run(`tar -cf - -C ${dirs.small} . | gzip -${level} > /dev/null`);
       rmSync(dirs.small, { recursive: true, force: true });
       settle();
-      const restore = await plan('bench-small', `restore-${storage}`, { ...params, SNAPSHOT_NAME: snapshot });
+      const restore = await plan('bench-small', storage, `restore-${storage}`, { ...params, SNAPSHOT_NAME: snapshot });
       small.push({ backup: backup.seconds, gnuBackup, restore: restore.seconds, gnuRestore: await gnuRestore(storage, snapshot, [{ index: 0, dir: dirs.small }]) });
     }
-    const pick = (f: (r: (typeof rounds)[number]) => number): number => median(rounds.map(f));
-    const files = smallFiles + 4;
-    const backup = { seconds: pick((r) => r.backup.seconds), transferSeconds: pick((r) => r.backup.transferSeconds), gnuSeconds: pick((r) => r.gnuBackup) };
-    const restore = { seconds: pick((r) => r.restore.seconds), transferSeconds: pick((r) => r.restore.transferSeconds), gnuSeconds: pick((r) => r.gnuRestore) };
-    const smallFilesResult = {
-      backupFilesPerSecond: Math.round(files / median(small.map((r) => r.backup))),
-      gnuBackupFilesPerSecond: Math.round(files / median(small.map((r) => r.gnuBackup))),
-      restoreFilesPerSecond: Math.round(files / median(small.map((r) => r.restore))),
-      gnuRestoreFilesPerSecond: Math.round(files / median(small.map((r) => r.gnuRestore))),
-    };
-    const compressed = rounds[0]?.compressed ?? 0;
-    results[storage] = {
-      compressedBytes: compressed,
-      backup: { ...backup, mbps: mbps(dataBytes, backup.seconds), gnuMbps: mbps(dataBytes, backup.gnuSeconds), ratio: ratio(backup.gnuSeconds, backup.seconds), extraDiskMb: Math.round(Math.max(...rounds.map((r) => r.backup.extraDiskMb))) },
-      restore: { ...restore, mbps: mbps(dataBytes, restore.seconds), gnuMbps: mbps(dataBytes, restore.gnuSeconds), ratio: ratio(restore.gnuSeconds, restore.seconds) },
-      smallFiles: smallFilesResult,
-      agentRssMb: { duringBackup: Math.max(...rounds.map((r) => r.backup.agentRssMb)), duringRestore: Math.max(...rounds.map((r) => r.restore.agentRssMb)), afterEachRound: rounds.map((r) => r.rssAfterMb) },
-    };
-    const row = (what: string, ours: number, gnu: number, unit: string): string =>
-      `${what.padEnd(22)} ${`${ours} ${unit}`.padStart(14)} ${`${gnu} ${unit}`.padStart(14)} ${(ours / gnu).toFixed(2).padStart(8)}`;
+    const pick = (f: (r: Round) => number): number => median(rounds.map(f));
+    const gnuBackup = { seconds: pick((r) => r.gnuBackup.seconds), cpu: pick((r) => r.gnuBackup.cpu) };
+    const gnuRestoreSeconds = pick((r) => r.gnuRestore);
+    const perCompression: Record<string, unknown> = {};
     lines.push(
       '',
-      `${storage}: ${(dataBytes / MB).toFixed(0)} MB on ${nodeCount} nodes (${sizeMb} MiB each), gzip -${level}, serial; compressed to ${(compressed / MB).toFixed(0)} MB; medians of ${repeat} rounds`,
-      `${'what'.padEnd(22)} ${'drplan'.padStart(14)} ${'GNU tar+gzip'.padStart(14)} ${'ratio'.padStart(8)}`,
-      row('backup', mbps(dataBytes, backup.seconds), mbps(dataBytes, backup.gnuSeconds), 'MB/s'),
-      row('restore', mbps(dataBytes, restore.seconds), mbps(dataBytes, restore.gnuSeconds), 'MB/s'),
-      row('small-file backup', smallFilesResult.backupFilesPerSecond, smallFilesResult.gnuBackupFilesPerSecond, 'files/s'),
-      row('small-file restore', smallFilesResult.restoreFilesPerSecond, smallFilesResult.gnuRestoreFilesPerSecond, 'files/s'),
-      `plan wall time / time in the transfer steps: backup ${backup.seconds.toFixed(1)} s / ${backup.transferSeconds.toFixed(1)} s, restore ${restore.seconds.toFixed(1)} s / ${restore.transferSeconds.toFixed(1)} s`,
-      `agent RSS: at most ${Math.max(...rounds.map((r) => r.backup.agentRssMb))} MB during backups, ${Math.max(...rounds.map((r) => r.restore.agentRssMb))} MB during restores; after each round ${rounds.map((r) => r.rssAfterMb).join(', ')} MB`,
-      `extra disk on the data filesystem during backups: ${Math.round(Math.max(...rounds.map((r) => r.backup.extraDiskMb)))} MB`,
+      `${storage}, through the API: ${(dataBytes / MB).toFixed(0)} MB on ${nodeCount} nodes (${sizeMb} MiB each), serial; medians of ${repeat} rounds`,
+      `${'what'.padEnd(40)} ${'drplan'.padStart(14)} ${'peer'.padStart(14)} ${'ratio'.padStart(7)}  peer`,
+    );
+    for (const compression of compressions) {
+      const backup = { seconds: pick((r) => r.backup[compression]?.seconds ?? 0), transferSeconds: pick((r) => r.backup[compression]?.transferSeconds ?? 0), stackCpu: pick((r) => r.backup[compression]?.stackCpu ?? 0), emulatorCpu: pick((r) => r.backup[compression]?.emulatorCpu ?? 0) };
+      const restore = { seconds: pick((r) => r.restore[compression]?.seconds ?? 0), transferSeconds: pick((r) => r.restore[compression]?.transferSeconds ?? 0), stackCpu: pick((r) => r.restore[compression]?.stackCpu ?? 0), emulatorCpu: pick((r) => r.restore[compression]?.emulatorCpu ?? 0) };
+      const compressed = rounds[0]?.compressed[compression] ?? 0;
+      perCompression[compression] = {
+        compressedBytes: compressed,
+        backup: { ...backup, mbps: mbps(dataBytes, backup.seconds), ratio: ratio(gnuBackup.seconds, backup.seconds), extraDiskMb: Math.round(Math.max(...rounds.map((r) => r.backup[compression]?.extraDiskMb ?? 0))) },
+        restore: { ...restore, mbps: mbps(dataBytes, restore.seconds), ratio: ratio(gnuRestoreSeconds, restore.seconds) },
+        agentRssMb: { duringBackup: Math.max(...rounds.map((r) => r.backup[compression]?.agentRssMb ?? 0)), duringRestore: Math.max(...rounds.map((r) => r.restore[compression]?.agentRssMb ?? 0)) },
+      };
+      lines.push(
+        row(`backup, ${compression}`, mbps(dataBytes, backup.seconds), mbps(dataBytes, gnuBackup.seconds), 'MB/s', `tar | gzip -${level}`),
+        cpuRow('  CPU, drplan processes', backup.stackCpu, gnuBackup.cpu, `tar | gzip -${level}`),
+        `${'  CPU, storage emulator'.padEnd(40)} ${`${backup.emulatorCpu.toFixed(1)} CPU-s`.padStart(14)}`,
+        row(`restore, ${compression}`, mbps(dataBytes, restore.seconds), mbps(dataBytes, gnuRestoreSeconds), 'MB/s', 'gzip -dc | tar -x'),
+        `${'  CPU, drplan processes'.padEnd(40)} ${`${restore.stackCpu.toFixed(1)} CPU-s`.padStart(14)}`,
+        `${'  CPU, storage emulator'.padEnd(40)} ${`${restore.emulatorCpu.toFixed(1)} CPU-s`.padStart(14)}`,
+        `  compressed to ${(compressed / MB).toFixed(0)} MB; plan wall / transfer steps: backup ${backup.seconds.toFixed(1)} s / ${backup.transferSeconds.toFixed(1)} s, restore ${restore.seconds.toFixed(1)} s / ${restore.transferSeconds.toFixed(1)} s`,
+      );
+    }
+    const smallFilesResult = {
+      backupFilesPerSecond: Math.round(smallCount / median(small.map((r) => r.backup))),
+      gnuBackupFilesPerSecond: Math.round(smallCount / median(small.map((r) => r.gnuBackup))),
+      restoreFilesPerSecond: Math.round(smallCount / median(small.map((r) => r.restore))),
+      gnuRestoreFilesPerSecond: Math.round(smallCount / median(small.map((r) => r.gnuRestore))),
+    };
+    results[storage] = { ...perCompression, smallFiles: smallFilesResult, agentRssMbAfterEachRound: rounds.map((r) => r.rssAfterMb) };
+    lines.push(
+      row('small-file backup, gzip', smallFilesResult.backupFilesPerSecond, smallFilesResult.gnuBackupFilesPerSecond, 'files/s', `tar | gzip -${level}`),
+      row('small-file restore, gzip', smallFilesResult.restoreFilesPerSecond, smallFilesResult.gnuRestoreFilesPerSecond, 'files/s', 'gzip -dc | tar -x'),
+      `agent RSS after each round: ${rounds.map((r) => r.rssAfterMb).join(', ')} MB`,
     );
   }
 
@@ -292,6 +448,8 @@ async function main(): Promise<void> {
       node: process.version,
       tar: spawnSync('tar', ['--version'], { encoding: 'utf8' }).stdout.split('\n')[0],
       gzip: spawnSync('gzip', ['--version'], { encoding: 'utf8' }).stdout.split('\n')[0],
+      pigz: has('pigz') ? spawnSync('pigz', ['--version'], { encoding: 'utf8' }).stdout.trim() : null,
+      zstd: has('zstd') ? spawnSync('zstd', ['--version'], { encoding: 'utf8' }).stdout.trim() : null,
     },
     parameters: { sizeMbPerNode: sizeMb, nodes: nodeCount, dataBytes, gzipLevel: level, strategy: 'serial', smallFiles, rounds: repeat, statistic: 'median', storages },
     results,

@@ -77,7 +77,7 @@ export const AZURITE_ACCOUNT = 'devstoreaccount1';
 export const AZURITE_KEY = 'Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==';
 
 /** Azurite's blob service on loopback, keeping its data in `dir`, with `container` made. */
-export async function startAzuriteBlob(options: { dir: string; container: string; port?: number; exactPort?: boolean }): Promise<{ endpoint: string; stop: () => void }> {
+export async function startAzuriteBlob(options: { dir: string; container: string; port?: number; exactPort?: boolean }): Promise<{ endpoint: string; pid: number | undefined; stop: () => void }> {
   const port = options.exactPort === true && options.port !== undefined ? options.port : await freePort(options.port ?? 0);
   mkdirSync(options.dir, { recursive: true });
   const bin = join(import.meta.dirname, '../../node_modules/.bin/azurite-blob');
@@ -97,5 +97,5 @@ export async function startAzuriteBlob(options: { dir: string; container: string
       await new Promise((resolve) => setTimeout(resolve, 200));
     }
   }
-  return { endpoint, stop: () => void child.kill() };
+  return { endpoint, pid: child.pid, stop: () => void child.kill() };
 }
