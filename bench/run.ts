@@ -26,6 +26,8 @@ const { values: args } = parseArgs({
     out: { type: 'string', default: 'bench/results' },
     // `--case orchestration`: the plan's own cost at 100 nodes instead (bench/orchestration.ts).
     case: { type: 'string', default: 'throughput' },
+    // `--isolated false`: only the cases through the API (a memory check at a larger size).
+    isolated: { type: 'string', default: 'true' },
     rate: { type: 'string' },
     seconds: { type: 'string' },
   },
@@ -285,7 +287,7 @@ async function main(): Promise<void> {
     const cases: Case[] = [];
     for (const compression of compressions) {
       const lvl = compression === 'gzip' ? level : 3;
-      const archive = join(root, `${label}.${compression === 'gzip' ? 'tar.gz' : 'tar.zst'}`);
+      const archive = join(root, `${label.replace(/\W+/g, '-')}.${compression === 'gzip' ? 'tar.gz' : 'tar.zst'}`);
       run(`${op(`pack ${dir} ${compression} ${lvl}`)} > ${archive}`);
       const sha = sha256Of(archive);
       const peers =
@@ -309,7 +311,7 @@ async function main(): Promise<void> {
   };
   const largeFiles = Number(spawnSync('/bin/sh', ['-c', `find ${dirs.large(0)} -type f | wc -l`], { encoding: 'utf8' }).stdout.trim());
   const smallCount = smallFiles + 4;
-  const cases = [
+  const cases = args.isolated === 'false' ? [] : [
     ...isolatedCases(dirs.large(0), 'node-0', bytesOf(dirs.large(0)), 'MB/s', ['gzip', 'zstd']),
     ...isolatedCases(dirs.small, 'small files', smallCount, 'files/s', ['gzip']),
   ];
