@@ -74,7 +74,7 @@ class Engine {
   }
 }
 
-/** Engines handed out one block at a time; at most `size` exist. */
+/** Engines handed out one block at a time: as many exist as blocks were ever in flight at once. */
 class Engines {
   private readonly idle: Engine[] = [];
   private readonly all: Engine[] = [];
@@ -308,8 +308,8 @@ interface Unit {
   /** Total bytes of the block that `header` begins, or undefined if it is not a framed block. */
   length(header: Buffer): number | undefined;
   /** The block's recorded uncompressed size. */
-  rawBytes(header: Buffer, trailer: Buffer): number;
-  /** Bytes at the start of a block that the decompressor is not given. */
+  rawBytes(header: Buffer, block: Buffer[]): number;
+  /** Bytes at the start of a block that the decompressor is not given (zstd's skippable frame). */
   skip: number;
   engines(): Engines;
 }
@@ -322,7 +322,7 @@ const units: Record<Compression, Unit> = {
       if (h.readUInt16LE(10) !== 8 || h.toString('latin1', 12, 14) !== 'DP' || h.readUInt16LE(14) !== 4) return undefined;
       return h.readUInt32LE(16);
     },
-    rawBytes: (_header, trailer) => trailer.readUInt32LE(trailer.length - 4),
+    rawBytes: (_header, member) => lastFour(member).readUInt32LE(0),
     skip: 0,
     engines: () => new Engines(() => new Engine(createGunzip({ chunkSize: MiB }), constants.Z_SYNC_FLUSH, true)),
   },
@@ -341,16 +341,10 @@ function lastFour(parts: Buffer[]): Buffer {
   return last.length >= 4 ? last.subarray(last.length - 4) : Buffer.concat(parts).subarray(-4);
 }
 
-async function decompressBlock(compression: Compression, unit: Unit, engines: Engines, header: Buffer, parts: Buffer[]): Promise<Buffer[]> {
-  const raw = unit.rawBytes(header, lastFour(parts));
+async function decompressBlock(compression: Compression, unit: Unit, engines: Engines, header: Buffer, block: Buffer[]): Promise<Buffer[]> {
+  const raw = unit.rawBytes(header, block);
   if (raw > MAX_BLOCK) throw corrupt(`a ${compression} block claims ${raw} bytes, more than a block holds`);
-  let input = parts;
-  if (unit.skip > 0) {
-    // The skip lies in the first part: peek() made the header contiguous.
-    const first = input[0] as Buffer;
-    input = [first.subarray(unit.skip), ...input.slice(1)];
-  }
-  const out = await engines.run(input);
+  const out = await engines.run(block);
   if (total(out) !== raw) throw corrupt(`a ${compression} block gave ${total(out)} bytes where it records ${raw}`);
   return out;
 }
@@ -392,7 +386,8 @@ export function decompressor(compression: Compression, options: DecompressOption
         if (header === undefined || length === undefined) break;
         if (length > MAX_BLOCK + MiB || length < unit.headerBytes + 4) throw corrupt(`a ${compression} block claims ${length} bytes, which no block has`);
         if (!(await fill(length))) throw corrupt('unexpected end of file', 'Z_BUF_ERROR');
-        const job = decompressBlock(compression, unit, engines, header, pending.take(length));
+        pending.take(unit.skip);
+        const job = decompressBlock(compression, unit, engines, header, pending.take(length - unit.skip));
         job.catch(() => undefined); // awaited in order; this only keeps an early failure from being unhandled
         inflight.push(job);
         while (inflight.length >= parallel) yield* await (inflight.shift() as Promise<Buffer[]>);

@@ -112,7 +112,7 @@ async function settled(source: Source, handle: FileHandle, rel: string): Promise
   const settle = source.options.settleMs ?? 100;
   let info = await handle.stat({ bigint: true });
   for (let tries = 0; settle > 0; tries += 1) {
-    const age = Date.now() - Number(info.mtimeNs / 1_000_000n);
+    const age = ageMs(info);
     if (age >= settle) return info;
     if (tries === 5) throw changed(source, rel, `it was modified again and again, last ${Math.max(0, age)} ms before it was read`);
     await sleep(settle - Math.max(0, age));
@@ -147,6 +147,19 @@ function linkTo(source: Source, info: BigIntStats, rel: string): Buffer | null {
 /** A small file read whole ahead of its turn; or why it takes the ordinary path. */
 type Ahead = { kind: 'file'; info: BigIntStats; data: Buffer } | { kind: 'vanished' } | { kind: 'other' };
 
+/** A listed file that cannot be opened: gone since (vanished), a symlink now (the ordinary path says so), or an error. */
+function openFailed(error: unknown, rel: string): Ahead {
+  const code = (error as NodeJS.ErrnoException).code;
+  if (code === 'ENOENT') return { kind: 'vanished' };
+  if (code === 'ELOOP') return { kind: 'other' };
+  throw fromSystemError(error, `cannot read ${rel.slice(2)}`);
+}
+
+const isSmallFile = (info: BigIntStats): boolean => info.isFile() && info.size <= BigInt(SMALL_FILE) && !looksSparse(info.size, info.blocks);
+
+/** Milliseconds since the file's content last changed. */
+const ageMs = (info: BigIntStats): number => Date.now() - Number(info.mtimeNs / 1_000_000n);
+
 /**
  * Reads a small regular file whole, checked not to have moved while it was read. Several run at
  * once so the thread pool's round trips overlap; they are written out in order.
@@ -156,14 +169,11 @@ async function readAhead(source: Source, path: string, rel: string): Promise<Ahe
   try {
     handle = await open(path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
   } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT') return { kind: 'vanished' };
-    if (code === 'ELOOP') return { kind: 'other' };
-    throw fromSystemError(error, `cannot read ${rel.slice(2)}`);
+    return openFailed(error, rel);
   }
   try {
     const info = await settled(source, handle, rel);
-    if (!info.isFile() || info.size > BigInt(SMALL_FILE) || looksSparse(info.size, info.blocks)) return { kind: 'other' };
+    if (!isSmallFile(info)) return { kind: 'other' };
     const size = Number(info.size);
     const data = Buffer.allocUnsafe(size);
     for (let done = 0; done < size; ) {
@@ -189,15 +199,12 @@ function readSmallSync(source: Source, path: string, rel: string): Ahead | undef
   try {
     fd = openSync(path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
   } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT') return { kind: 'vanished' };
-    if (code === 'ELOOP') return { kind: 'other' };
-    throw fromSystemError(error, `cannot read ${rel.slice(2)}`);
+    return openFailed(error, rel);
   }
   try {
     const info = fstatSync(fd, { bigint: true });
-    if (!info.isFile() || info.size > BigInt(SMALL_FILE) || looksSparse(info.size, info.blocks)) return { kind: 'other' };
-    if (Date.now() - Number(info.mtimeNs / 1_000_000n) < (source.options.settleMs ?? 100)) return undefined;
+    if (!isSmallFile(info)) return { kind: 'other' };
+    if (ageMs(info) < (source.options.settleMs ?? 100)) return undefined;
     const size = Number(info.size);
     const data = Buffer.allocUnsafe(size);
     for (let done = 0; done < size; ) {
