@@ -21,5 +21,5 @@ COPY --from=build /app/dist ./dist
 # Agents mount each node's volume at /app/var/demo: data and drplan's staging beside it share a filesystem.
 RUN mkdir -p /app/services /app/plans /app/var/demo && chown -R node:node /app/var
 USER node
-ENTRYPOINT ["node", "bin/drplan.js"]
+ENTRYPOINT ["node", "--max-semi-space-size=2", "bin/drplan.js"]
 CMD ["serve"]

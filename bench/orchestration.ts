@@ -8,7 +8,7 @@ import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, getPriority, setPriority, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { freePort, startRedisServer, startS3rver } from '../scripts/lib/services.js';
+import { drplanArgs, freePort, startRedisServer, startS3rver } from '../scripts/lib/services.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -58,7 +58,7 @@ async function main(): Promise<void> {
     DRPLAN_QUEUE_PREFIX: `orch${Date.now()}`,
     LOG_LEVEL: 'warn',
   };
-  const drplan = (argv: string[]): ChildProcess => spawn(process.execPath, [join(repo, 'bin/drplan.js'), ...argv], { env, stdio: ['ignore', 'inherit', 'inherit'] });
+  const drplan = (argv: string[]): ChildProcess => spawn(process.execPath, drplanArgs(argv), { env, stdio: ['ignore', 'inherit', 'inherit'] });
   const children = [drplan(['api']), drplan(['coordinator']), drplan(['agent', '--service', 'orch', '--all-nodes'])];
   process.on('exit', () => children.forEach((child) => child.kill()));
   while (!(await fetch(`${base}/readyz`).then((r) => r.ok, () => false))) await sleep(200);

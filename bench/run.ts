@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { parseArgs } from 'node:util';
 import { writeDataset } from '../scripts/lib/dataset.js';
-import { AZURITE_ACCOUNT, AZURITE_KEY, freePort, startAzuriteBlob, startRedisServer, startS3rver } from '../scripts/lib/services.js';
+import { AZURITE_ACCOUNT, AZURITE_KEY, drplanArgs, freePort, startAzuriteBlob, startRedisServer, startS3rver } from '../scripts/lib/services.js';
 import { storageDriver, DEFAULT_TRANSFER_SETTINGS, type StorageKind } from '../src/storage/index.js';
 
 const { values: args } = parseArgs({
@@ -182,7 +182,7 @@ async function main(): Promise<void> {
     DRPLAN_QUEUE_PREFIX: `bench${Date.now()}`,
     LOG_LEVEL: 'warn',
   };
-  const drplan = (argv: string[]): ChildProcess => spawn(process.execPath, [join(repo, 'bin/drplan.js'), ...argv], { env, stdio: ['ignore', 'inherit', 'inherit'] });
+  const drplan = (argv: string[]): ChildProcess => spawn(process.execPath, drplanArgs(argv), { env, stdio: ['ignore', 'inherit', 'inherit'] });
   const agents = { bench: drplan(['agent', '--service', 'bench', '--all-nodes']), 'bench-small': drplan(['agent', '--service', 'bench-small', '--all-nodes']) };
   const api = drplan(['api']);
   const coordinator = drplan(['coordinator']);

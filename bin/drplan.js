@@ -1,4 +1,7 @@
-#!/usr/bin/env node
+#!/usr/bin/env -S node --max-semi-space-size=2
+// The runtime flags above are the ones drplan is run with everywhere (the Docker image, npm start,
+// the demo, the bench): V8 would otherwise grow its young generation to a hundred megabytes and
+// more in a transferring agent, where a few megabytes collect the short-lived buffers as soon.
 // Runs the compiled build when there is one at least as new as the sources (npm run build; the
 // Docker image always has one): it starts faster and needs less memory. Otherwise it runs the
 // TypeScript sources through tsx, so `npx drplan` works right after `npm ci`.

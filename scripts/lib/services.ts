@@ -1,11 +1,27 @@
 // Local stand-ins for what a deployment provides: a redis-server and an S3-protocol server.
 // Used by `npm run demo` and `npm run bench`.
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { BlobServiceClient, StorageSharedKeyCredential } from '@azure/storage-blob';
 import S3rver from 's3rver';
+
+const BIN = join(import.meta.dirname, '../../bin/drplan.js');
+
+/**
+ * The runtime flags drplan runs with, from the first line of bin/drplan.js
+ * (`#!/usr/bin/env -S node <flags>`): the Docker image and the npm scripts pass the same ones.
+ */
+export function drplanNodeFlags(): string[] {
+  const shebang = readFileSync(BIN, 'utf8').split('\n', 1)[0] ?? '';
+  const match = /^#!\/usr\/bin\/env -S node(?<flags>( --[\w-]+=\S+)*)$/.exec(shebang);
+  if (match === null) throw new Error(`bin/drplan.js must start with "#!/usr/bin/env -S node [--flag=value ...]", not ${JSON.stringify(shebang)}`);
+  return (match.groups?.['flags'] ?? '').trim().split(' ').filter((flag) => flag !== '');
+}
+
+/** Arguments that run `drplan <argv>` as the drplan command would, for spawn(process.execPath, ...). */
+export const drplanArgs = (argv: string[]): string[] => [...drplanNodeFlags(), BIN, ...argv];
 
 function portFree(port: number): Promise<boolean> {
   return new Promise((resolve) => {

@@ -8,6 +8,7 @@ import { dataDirOf } from '../../src/engine/index.js';
 import { buildProgram } from '../../src/main/cli.js';
 import { parseNode } from '../../src/main/runtime.js';
 import { builtinTaskNames } from '../../src/tasks/index.js';
+import { drplanArgs, drplanNodeFlags } from '../../scripts/lib/services.js';
 
 interface ComposeService {
   image?: string;
@@ -89,6 +90,17 @@ describe('docker-compose.yml (checked, not run: there is no Docker engine here)'
     assert.equal(volumes.size, demo.pods['node']!.count, 'a volume per node');
   });
 
+  it('the image, npm start, the demo and the bench run drplan with the flags of its bin', () => {
+    const flags = drplanNodeFlags();
+    assert.ok(flags.includes('--max-semi-space-size=2'), `bin/drplan.js keeps V8's young generation small: ${flags.join(' ')}`);
+    const entrypoint = /^ENTRYPOINT (\[.*\])$/m.exec(readFileSync(join(root, 'Dockerfile'), 'utf8'))?.[1] ?? '[]';
+    assert.deepEqual(JSON.parse(entrypoint), ['node', ...flags, 'bin/drplan.js']);
+    const scripts = (JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { scripts: Record<string, string> }).scripts;
+    assert.equal(scripts['start'], `node ${flags.join(' ')} bin/drplan.js serve`);
+    assert.equal(scripts['demo'], `node ${flags.join(' ')} --import tsx scripts/demo.ts`);
+    assert.deepEqual(drplanArgs(['agent']).slice(0, flags.length), flags);
+  });
+
   it('the Dockerfile builds dist/ on Node 24 and runs it through the drplan bin', () => {
     const dockerfile = readFileSync(join(root, 'Dockerfile'), 'utf8');
     const stages = dockerfile.split(/^FROM /m).slice(1);
@@ -99,7 +111,7 @@ describe('docker-compose.yml (checked, not run: there is no Docker engine here)'
     const runtime = stages[1] ?? '';
     assert.match(runtime, /^RUN npm ci --omit=dev .*&& rm -rf node_modules\/node-linux-\* node_modules\/\.bin\/node /m);
     assert.match(runtime, /^COPY --from=build \/app\/dist \.\/dist$/m);
-    assert.match(runtime, /^ENTRYPOINT \["node", "bin\/drplan\.js"\]/m);
+    assert.match(runtime, /^ENTRYPOINT \["node", "--max-semi-space-size=2", "bin\/drplan\.js"\]/m);
     assert.match(runtime, /^COPY bin /m);
     for (const dir of ['services', 'plans']) assert.doesNotMatch(runtime, new RegExp(`^COPY ${dir} `, 'm'), `${dir}/ is mounted, not baked in`);
     // The build script puts the dashboard beside the compiled code, where it looks for it.
