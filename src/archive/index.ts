@@ -7,3 +7,4 @@ export { encodeEntry, endOfArchive, paxRecord, timeFromNs, type EntryHeader, typ
 export { looksSparse, scanRegions, HOLE_BLOCK } from './sparse.js';
 export { Digest, type DigestOptions } from './digest.js';
 export { compressor, decompressor, COMPRESSIONS, type Compression, type CompressOptions, type DecompressOptions } from './compress.js';
+export { FileListWriter, readFileList, FileListEntrySchema, FILE_LIST_TYPES, type FileListEntry, type FileListResult, type TreeEntry } from './file-list.js';

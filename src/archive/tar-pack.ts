@@ -1,9 +1,11 @@
 import { closeSync, constants, fstatSync, openSync, readSync, type BigIntStats, type Dirent } from 'node:fs';
 import { lstat, open, readdir, readlink, stat, type FileHandle } from 'node:fs/promises';
+import { createHash, type Hash } from 'node:crypto';
 import { join } from 'node:path';
 import { AppError, fromSystemError } from '../shared/index.js';
 import { looksSparse, regionBytes, scanRegions, type Region } from './sparse.js';
-import { encodeEntry, encodeSparseMap, endOfArchive, padding, timeFromNs, type EntryHeader, type EntryType } from './tar-format.js';
+import type { TreeEntry } from './file-list.js';
+import { encodeEntry, encodeSparseMap, endOfArchive, padding, paxTime, timeFromNs, type EntryHeader, type EntryType } from './tar-format.js';
 
 const READ_CHUNK = 1024 * 1024;
 /** Files up to this size are read whole, several at once ahead of their turn. */
@@ -25,6 +27,11 @@ export interface TreeOptions {
   settleMs?: number;
   /** Says how to make the backup consistent, for messages about changed files. */
   advice?: string;
+  /**
+   * Called with every entry as it goes into the archive, in archive order, a file's with the
+   * sha256 of its content computed from the bytes packed (for the snapshot's file list).
+   */
+  onEntry?: (entry: TreeEntry) => void;
 }
 
 /** What went into an archive. */
@@ -51,14 +58,28 @@ interface Source {
   root: string;
   options: TreeOptions;
   stats: TreeStats;
-  /** Inodes with links still to be seen: `dev:ino` → the first path and how many more to expect. */
-  links: Map<string, { path: string; remaining: number }>;
+  /** Inodes with links still to be seen: `dev:ino` → the first path, its content's sha256 once read, and how many more to expect. */
+  links: Map<string, { path: string; sha256?: string; remaining: number }>;
   written: number;
 }
 
 function changed(source: Source, rel: string, what: string): AppError {
   const advice = source.options.advice === undefined ? '' : `: ${source.options.advice}`;
   return new AppError('SOURCE_CHANGED', `${rel.slice(2)} changed while it was read (${what})${advice}`);
+}
+
+/** `./a/b` → `a/b`, and `.` for the root, as file lists name entries. */
+const listPath = (rel: string): string => (rel === '.' ? '.' : rel.slice(2));
+
+function report(source: Source, rel: string, type: TreeEntry['type'], info: BigIntStats, extra: { size?: number; target?: string; sha256?: string } = {}): void {
+  source.options.onEntry?.({ path: listPath(rel), type, size: extra.size ?? 0, mode: Number(info.mode & 0o7777n), mtime: paxTime(timeFromNs(info.mtimeNs)), ...(extra.target === undefined ? {} : { target: extra.target }), ...(extra.sha256 === undefined ? {} : { sha256: extra.sha256 }) });
+}
+
+const ZEROS = Buffer.alloc(1024 * 1024);
+
+/** Hashes `length` zero bytes: the holes of a sparse file are part of its content. */
+function hashZeros(hash: Hash, length: number): void {
+  for (let left = length; left > 0; left -= ZEROS.length) hash.update(left >= ZEROS.length ? ZEROS : ZEROS.subarray(0, left));
 }
 
 function headerOf(rel: string, type: EntryType, info: BigIntStats, extra: Partial<EntryHeader> = {}): EntryHeader {
@@ -128,6 +149,7 @@ async function settled(source: Source, handle: FileHandle, rel: string): Promise
  * inode with more links is remembered (until its other names have come) and gets null.
  */
 function linkTo(source: Source, info: BigIntStats, rel: string): Buffer | null {
+  // (The first name's sha256 is added by `hashed` once its content has been read.)
   if (info.nlink < 2n) return null;
   const key = `${info.dev}:${info.ino}`;
   const first = source.links.get(key);
@@ -140,6 +162,7 @@ function linkTo(source: Source, info: BigIntStats, rel: string): Buffer | null {
   if (first.remaining <= 0) source.links.delete(key);
   source.stats.hardlinks += 1;
   const block = encodeEntry(headerOf(rel, 'hardlink', info, { linkpath: first.path }));
+  report(source, rel, 'hardlink', info, { size: Number(info.size), target: listPath(first.path), ...(first.sha256 === undefined ? {} : { sha256: first.sha256 }) });
   source.written += block.length;
   return block;
 }
@@ -220,6 +243,15 @@ function readSmallSync(source: Source, path: string, rel: string): Ahead | undef
   }
 }
 
+/** Records a file's content hash, for the file list and for later names of its inode. */
+function hashed(source: Source, rel: string, info: BigIntStats, sha256: string): void {
+  if (info.nlink >= 2n) {
+    const first = source.links.get(`${info.dev}:${info.ino}`);
+    if (first !== undefined && first.path === rel) first.sha256 = sha256;
+  }
+  report(source, rel, 'file', info, { size: Number(info.size), sha256 });
+}
+
 /** A small file read ahead: its entry (or a hard link to an earlier name) as one block. */
 function smallEntry(source: Source, rel: string, ahead: { info: BigIntStats; data: Buffer }): Buffer {
   const link = linkTo(source, ahead.info, rel);
@@ -227,6 +259,7 @@ function smallEntry(source: Source, rel: string, ahead: { info: BigIntStats; dat
   const size = ahead.data.length;
   const head = encodeEntry(headerOf(rel, 'file', ahead.info, { size }));
   const block = Buffer.concat([head, ahead.data, Buffer.alloc(padding(size))]);
+  if (source.options.onEntry !== undefined) hashed(source, rel, ahead.info, createHash('sha256').update(ahead.data).digest('hex'));
   source.written += block.length;
   source.stats.files += 1;
   source.stats.dataBytes += size;
@@ -264,11 +297,24 @@ async function* fileEntry(source: Source, path: string, rel: string, listed: Big
     const head = encodeEntry(headerOf(rel, 'file', before, { size: stored, ...(regions === null ? {} : { sparse: { realSize: size } }) }));
     source.written += head.length;
     yield head;
+    const hash = source.options.onEntry === undefined ? null : createHash('sha256');
     if (regions === null) {
-      for await (const chunk of readRange(source, handle, rel, 0, size)) yield chunk;
+      for await (const chunk of readRange(source, handle, rel, 0, size)) {
+        hash?.update(chunk);
+        yield chunk;
+      }
     } else {
       yield encodeSparseMap(regions);
-      for (const [offset, length] of regions) for await (const chunk of readRange(source, handle, rel, offset, length)) yield chunk;
+      let at = 0;
+      for (const [offset, length] of regions) {
+        if (hash !== null) hashZeros(hash, offset - at);
+        for await (const chunk of readRange(source, handle, rel, offset, length)) {
+          hash?.update(chunk);
+          yield chunk;
+        }
+        at = offset + length;
+      }
+      if (hash !== null) hashZeros(hash, size - at);
       source.stats.sparse += 1;
     }
     const after = await handle.stat({ bigint: true });
@@ -280,6 +326,7 @@ async function* fileEntry(source: Source, path: string, rel: string, listed: Big
       source.written += pad;
       yield Buffer.alloc(pad);
     }
+    if (hash !== null) hashed(source, rel, before, hash.digest('hex'));
     source.stats.files += 1;
     source.stats.dataBytes += size;
     source.stats.writtenBytes += regions === null ? size : regionBytes(regions);
@@ -308,6 +355,7 @@ async function* entry(source: Source, path: string, rel: string): AsyncGenerator
   };
   if (info.isDirectory()) {
     yield emit(headerOf(rel === '.' ? './' : `${rel}/`, 'dir', info));
+    report(source, rel, 'dir', info);
     source.stats.dirs += 1;
     let entries: Dirent[];
     try {
@@ -360,9 +408,11 @@ async function* entry(source: Source, path: string, rel: string): AsyncGenerator
       throw fromSystemError(error, `cannot read the link ${rel.slice(2)}`);
     }
     yield emit(headerOf(rel, 'symlink', info, { linkpath: target }));
+    report(source, rel, 'symlink', info, { target });
     source.stats.symlinks += 1;
   } else if (info.isFIFO()) {
     yield emit(headerOf(rel, 'fifo', info));
+    report(source, rel, 'fifo', info);
     source.stats.fifos += 1;
   } else {
     source.stats.skipped.push({ path: rel.slice(2), kind: info.isSocket() ? 'socket' : 'device' });

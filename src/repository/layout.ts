@@ -5,7 +5,7 @@ import type { Compression } from '../archive/index.js';
  *
  * ```
  * [<prefix>/]<SNAPSHOT_NAME>/<pod>-<POD_INDEX>.tar.gz    the node's archive (.tar.zst with zstd)
- * [<prefix>/]<SNAPSHOT_NAME>/<pod>-<POD_INDEX>.files.gz  its file list (incremental backups)
+ * [<prefix>/]<SNAPSHOT_NAME>/<pod>-<POD_INDEX>.files.gz  its file list: every entry, with each file's sha256
  * [<prefix>/]<SNAPSHOT_NAME>/<pod>-<POD_INDEX>.deleted   paths gone since the parent (incrementals)
  * [<prefix>/]<SNAPSHOT_NAME>/manifest.json               written last: the commit point
  * ```
@@ -32,6 +32,11 @@ export function snapshotDir(prefix: string, name: string): string {
 export function archiveName(pod: string, index: number, compression: Compression = 'gzip'): string {
   return `${pod}-${index}${EXTENSIONS[compression]}`;
 }
+
+/** The file list of one node, relative to the snapshot's directory. */
+export const fileListName = (pod: string, index: number): string => `${pod}-${index}.files.gz`;
+
+export const FILE_LIST_CONTENT_TYPE = 'application/gzip';
 
 export const objectKey = (prefix: string, name: string, relative: string): string => `${snapshotDir(prefix, name)}/${relative}`;
 

@@ -3,7 +3,7 @@ import { buffer } from 'node:stream/consumers';
 import { AppError, errorMessage, forEachLimit } from '../shared/index.js';
 import type { BlobStore, RequestOptions } from '../storage/index.js';
 import type { Compression } from '../archive/index.js';
-import { archiveContentType, archiveName, manifestKey, MANIFEST, nodeLabel, objectKey } from './layout.js';
+import { archiveContentType, archiveName, FILE_LIST_CONTENT_TYPE, fileListName, manifestKey, MANIFEST, nodeLabel, objectKey } from './layout.js';
 import { parseManifest, serializeManifest, type Manifest, type ManifestNode, type SnapshotMode } from './manifest.js';
 
 /** The metadata that names the run that wrote an object (a name S3 and Azure both take). */
@@ -37,7 +37,19 @@ export interface StoredArchive {
   writtenBytes?: number;
   /** @defaultValue 'gzip' (uploads recorded before zstd existed) */
   compression?: Compression;
+  /** The node's file list (absent in uploads recorded before file lists existed). */
+  fileList?: StoredObject;
 }
+
+/** An object written beside an archive, relative to the snapshot's directory. */
+export interface StoredObject {
+  key: string;
+  bytes: number;
+  sha256: string;
+  etag?: string | null;
+}
+
+type PutOptions = RequestOptions & { runId: string; onProgress?: (bytes: number) => void };
 
 export interface CommitDraft {
   name: string;
@@ -117,10 +129,24 @@ export class Repository {
     name: string,
     node: { pod: string; index: number },
     body: Readable,
-    options: RequestOptions & { runId: string; onProgress?: (bytes: number) => void; compression?: Compression },
+    options: PutOptions & { compression?: Compression },
   ): Promise<{ key: string; bytes: number; etag: string | null }> {
+    return this.putNodeObject(name, archiveName(node.pod, node.index, options.compression), body, archiveContentType(options.compression ?? 'gzip'), options);
+  }
+
+  /** Streams a node's file list to its key, as `putArchive` does its archive. */
+  async putFileList(name: string, node: { pod: string; index: number }, body: Readable, options: PutOptions): Promise<{ key: string; bytes: number; etag: string | null }> {
+    return this.putNodeObject(name, fileListName(node.pod, node.index), body, FILE_LIST_CONTENT_TYPE, options);
+  }
+
+  /** A node's file list as a stream. */
+  async openFileList(snapshot: Snapshot, node: ManifestNode, options: RequestOptions = {}): Promise<Readable> {
+    if (node.fileList === null) throw new AppError('NOT_FOUND', `snapshot ${snapshot.name} has no file list for ${nodeLabel(node.pod, node.index)} (it was written before file lists existed)`);
+    return (await this.store.get(objectKey(this.prefix, snapshot.name, node.fileList.key), options)).body;
+  }
+
+  private async putNodeObject(name: string, key: string, body: Readable, contentType: string, options: PutOptions): Promise<{ key: string; bytes: number; etag: string | null }> {
     await this.assertUnused(name, options);
-    const key = archiveName(node.pod, node.index, options.compression);
     const full = objectKey(this.prefix, name, key);
     const existing = await this.store.head(full, options);
     if (existing !== null) {
@@ -134,7 +160,7 @@ export class Repository {
       await this.store.delete(full, options);
     }
     const put = await this.store.put(full, body, {
-      contentType: archiveContentType(options.compression ?? 'gzip'),
+      contentType,
       create: true,
       metadata: { [RUN_METADATA]: options.runId },
       ...(options.signal === undefined ? {} : { signal: options.signal }),
@@ -160,7 +186,8 @@ export class Repository {
       throw new AppError('CONFIG', `the uploads of this run are compressed differently (${compressions.join(', ')}): restart the upload steps so that they all use one COMPRESSION`);
     }
     const uploads = [...draft.uploads].sort((a, b) => (order.get(a.pod) ?? 0) - (order.get(b.pod) ?? 0) || a.index - b.index);
-    for (const upload of uploads) {
+    const objects = uploads.flatMap((u) => [{ key: u.key, bytes: u.bytes, etag: u.etag }, ...(u.fileList === undefined ? [] : [{ key: u.fileList.key, bytes: u.fileList.bytes, etag: u.fileList.etag ?? null }])]);
+    for (const upload of objects) {
       const key = objectKey(this.prefix, draft.name, upload.key);
       const found = await this.store.head(key, options);
       const problem =
@@ -192,7 +219,7 @@ export class Repository {
         key: u.key,
         bytes: u.bytes,
         sha256: u.sha256,
-        fileList: null,
+        fileList: u.fileList === undefined ? null : { key: u.fileList.key, bytes: u.fileList.bytes, sha256: u.fileList.sha256 },
         files: u.files,
         dataBytes: u.dataBytes,
         ...(u.writtenBytes === undefined ? {} : { writtenBytes: u.writtenBytes }),

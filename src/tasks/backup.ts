@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs';
-import { COMPRESSIONS, estimateTarSize, packDirectory, type Compression, type TreeStats } from '../archive/index.js';
+import { COMPRESSIONS, estimateTarSize, FileListWriter, packDirectory, type Compression, type TreeStats } from '../archive/index.js';
 import type { SnapshotMode } from '../engine/index.js';
 import { nodeLabel, type StoredArchive } from '../repository/index.js';
 import { AppError, formatBytes } from '../shared/index.js';
@@ -57,8 +57,8 @@ export function describeSkipped(stats: TreeStats): string {
 }
 
 /**
- * Streams the node's snapshot as tar.gz (or tar.zst) straight to `<SNAPSHOT_NAME>/<pod>-<i>.tar.gz`:
- * no temporary file. A name that has a manifest is never written again, whoever asks.
+ * Streams the node's snapshot as tar.gz (or tar.zst) straight to `<SNAPSHOT_NAME>/<pod>-<i>.tar.gz`,
+ * and its file list to `<pod>-<i>.files.gz` beside it: no temporary file. A name that has a manifest is never written again, whoever asks.
  */
 export function uploadTask(kind: StorageKind): Task {
   return async (context) => {
@@ -78,7 +78,11 @@ export function uploadTask(kind: StorageKind): Task {
       const controller = new AbortController();
       const stop = (): void => controller.abort(context.signal.reason);
       context.signal.addEventListener('abort', stop, { once: true });
+      // The file list (every entry, each file's sha256 from the bytes packed) is stored beside
+      // the archive as it is made.
+      const list = new FileListWriter(name);
       const packed = packDirectory(dir, {
+        onEntry: (entry) => list.add(entry),
         compression,
         level: compression === 'zstd' ? context.settings.zstdLevel : context.settings.gzipLevel,
         threads: context.settings.gzipThreads,
@@ -88,11 +92,22 @@ export function uploadTask(kind: StorageKind): Task {
         advice: advice(context, mode),
         onTarBytes: (bytes) => context.progress.bytes(Math.min(bytes, size.bytes), size.bytes),
       });
-      let put, packedResult;
+      packed.done.then(
+        () => list.end(),
+        (error: unknown) => list.destroy(error instanceof Error ? error : new Error(String(error))),
+      );
+      let put, listPut, packedResult, listResult;
       try {
-        [put, packedResult] = await Promise.all([repo.putArchive(name, node, packed.stream, { signal: controller.signal, runId: context.run.id, compression }), packed.done]);
+        const options = { signal: controller.signal, runId: context.run.id };
+        [put, listPut, packedResult, listResult] = await Promise.all([
+          repo.putArchive(name, node, packed.stream, { ...options, compression }),
+          repo.putFileList(name, node, list.stream, options),
+          packed.done,
+          list.done,
+        ]);
       } catch (error) {
         controller.abort(error);
+        list.destroy(error instanceof Error ? error : new Error(String(error)));
         // The packer's own failure says more than the upload's report of it.
         throw await packed.done.then(
           () => error,
@@ -111,6 +126,7 @@ export function uploadTask(kind: StorageKind): Task {
         dataBytes: packedResult.stats.dataBytes,
         writtenBytes: packedResult.stats.writtenBytes,
         compression,
+        fileList: { key: listPut.key, bytes: listResult.bytes, sha256: listResult.sha256, etag: listPut.etag },
       };
       const result: UploadResult = { location, archive };
       return {

@@ -6,11 +6,13 @@ import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { buffer } from 'node:stream/consumers';
+import { gzipSync } from 'node:zlib';
 import { describe, it } from 'node:test';
-import { estimateTarSize, packDirectory, unpackArchive, type PackOptions } from '../../src/archive/index.js';
+import { estimateTarSize, FileListWriter, packDirectory, readFileList, unpackArchive, type PackOptions, type TreeEntry } from '../../src/archive/index.js';
 import { AppError } from '../../src/shared/index.js';
 import { comparable, treeFacts, writeHardTree } from '../helpers/fidelity.js';
 import { tempDir } from '../helpers/tmp.js';
+import { expectedFileList } from '../helpers/tree.js';
 
 async function pack(dir: string, options: PackOptions = {}) {
   const packed = packDirectory(dir, { level: 6, settleMs: 0, ...options });
@@ -48,6 +50,53 @@ describe('archive: what goes in comes back', () => {
     assert.equal(lstatSync(join(target, 'hard-a')).ino, lstatSync(join(target, 'sub', 'hard-c')).ino, 'hard links come back as one inode');
     assert.ok(lstatSync(join(target, 'sparse.img')).blocks * 512 < 1024 * 1024, 'the sparse file stays sparse');
     assert.equal(statSync(join(target, 'private.key')).mtimeMs, statSync(join(dir, 'private.key')).mtimeMs);
+  });
+
+  it('reports every entry as it packs it, in archive order, each file with the sha256 of its content: large, small, sparse, hard-linked', async () => {
+    const dir = join(tempDir(), 'data');
+    writeHardTree(dir, { sparseBytes: 8 * 1024 * 1024 });
+    writeFileSync(join(dir, 'sub', 'large.bin'), Buffer.concat([Buffer.alloc(700_000, 7), createHash('sha256').update('x').digest()]));
+    linkSync(join(dir, 'sub', 'large.bin'), join(dir, 'z-large-link'));
+    const entries: TreeEntry[] = [];
+    const { bytes } = await pack(dir, { onEntry: (entry) => entries.push(entry) });
+    assert.deepEqual(entries, expectedFileList(dir));
+    assert.deepEqual(entries.filter((e) => e.type === 'hardlink').map((e) => `${e.path} -> ${e.target}`), ['hard-b -> hard-a', 'sub/hard-c -> hard-a', 'z-large-link -> sub/large.bin']);
+    // What a restore of the archive holds is what the list says.
+    const { target } = await unpack(bytes);
+    assert.deepEqual(expectedFileList(target).map((e) => [e['path'], e['type'], e['sha256']]), entries.map((e) => [e.path, e.type, e.sha256]));
+  });
+
+  it('a file list is gzipped JSON lines that read back exactly, each file naming the snapshot that holds it; a damaged one says which line', async () => {
+    const writer = new FileListWriter('snap-1');
+    const entries: TreeEntry[] = [
+      { path: '.', type: 'dir', size: 0, mode: 0o750, mtime: '1700000000.000000001' },
+      { path: 'a/ünï 名前.txt', type: 'file', size: 3, mode: 0o600, mtime: '1700000000.5', sha256: 'a'.repeat(64) },
+      { path: 'link', type: 'symlink', size: 0, mode: 0o777, mtime: '1', target: '../out' },
+    ];
+    // Many entries cross the writer's flushes and the reader's chunks.
+    for (let i = 0; i < 5000; i += 1) entries.push({ path: `many/${i}-${'é'.repeat(i % 7)}`, type: 'file', size: i, mode: 0o644, mtime: `${1700000000 + i}.000000000`, sha256: createHash('sha256').update(String(i)).digest('hex') });
+    for (const entry of entries) writer.add(entry);
+    writer.end();
+    const stored = await buffer(writer.stream);
+    const result = await writer.done;
+    assert.deepEqual([result.bytes, result.sha256, result.entries], [stored.length, createHash('sha256').update(stored).digest('hex'), entries.length]);
+    const read = [];
+    for await (const entry of readFileList(Readable.from([stored.subarray(0, 100), stored.subarray(100)]), 'node-0.files.gz')) read.push(entry);
+    assert.deepEqual(read, entries.map((e) => (e.sha256 === undefined ? e : { ...e, in: 'snap-1' })));
+
+    const bad = gzipSync('{"path":".","type":"dir","size":0,"mode":493,"mtime":"1"}\n{"path":"x","type":"socket","size":0,"mode":0,"mtime":"1"}\n');
+    await assert.rejects(
+      async () => {
+        for await (const entry of readFileList(Readable.from([bad]), 'node-0.files.gz')) void entry;
+      },
+      (error: AppError) => error.code === 'CHECKSUM' && /line 2 of node-0\.files\.gz is not a file list entry: \/type/.test(error.message),
+    );
+    await assert.rejects(
+      async () => {
+        for await (const entry of readFileList(Readable.from([stored.subarray(0, stored.length - 20)]), 'node-0.files.gz')) void entry;
+      },
+      (error: AppError) => error.code === 'CHECKSUM' && /node-0\.files\.gz cannot be read/.test(error.message),
+    );
   });
 
   it('GNU tar extracts what drplan writes, and drplan extracts what GNU tar writes, identically', async () => {

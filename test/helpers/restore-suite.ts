@@ -274,7 +274,7 @@ export function restoreSuite(storage: StorageUnderTest): void {
       assert.equal(backed.status, 'COMPLETE', JSON.stringify(backed.errors));
       assert.deepEqual(backed.phases.find((ph) => ph.name === 'upload-backups')?.steps.map((s) => s.name), [`node-0:[upload-${storage.name}]`, `node-1:[upload-${storage.name}]`, `zk-0:[upload-${storage.name}]`]);
       const keys = (await store.list('duo/duo-1/')).map((o) => o.key).sort();
-      assert.deepEqual(keys, ['duo/duo-1/manifest.json', 'duo/duo-1/node-0.tar.gz', 'duo/duo-1/node-1.tar.gz', 'duo/duo-1/zk-0.tar.gz']);
+      assert.deepEqual(keys, ['duo/duo-1/manifest.json', ...['node-0', 'node-1', 'zk-0'].flatMap((node) => [`duo/duo-1/${node}.files.gz`, `duo/duo-1/${node}.tar.gz`])]);
       const manifest = JSON.parse(await text(store, 'duo/duo-1/manifest.json')) as { pods: Array<{ name: string; count: number }>; nodes: Array<{ pod: string; index: number }> };
       assert.deepEqual(manifest.pods.map((pod) => [pod.name, pod.count]), [['node', 2], ['zk', 1]]);
       for (const dir of dirs) rmSync(dir, { recursive: true, force: true });

@@ -3,14 +3,16 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { appendFileSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { Readable } from 'node:stream';
 import { buffer } from 'node:stream/consumers';
 import { after, before, describe, it } from 'node:test';
 import { writeDataset } from '../../scripts/lib/dataset.js';
+import { readFileList } from '../../src/archive/index.js';
 import type { BlobStore } from '../../src/storage/index.js';
 import { DEMO_LIKE, shippedPlans } from './fixtures.js';
 import { startRedis, type RedisServer } from './redis.js';
 import { startStack, stepOf, type Stack } from './stack.js';
-import { describeTree } from './tree.js';
+import { describeTree, expectedFileList } from './tree.js';
 import { sleep, waitFor } from './wait.js';
 
 /** A storage the seed plans back up to, as the round-trip suites need it. */
@@ -49,7 +51,7 @@ interface ManifestJson {
   backupType: string;
   parent: unknown;
   chain: { full: string; depth: number };
-  nodes: Array<{ pod: string; index: number; key: string; bytes: number; sha256: string; files: number; dataBytes: number }>;
+  nodes: Array<{ pod: string; index: number; key: string; bytes: number; sha256: string; fileList: { key: string; bytes: number; sha256: string } | null; files: number; dataBytes: number }>;
 }
 
 /**
@@ -122,6 +124,27 @@ export function roundTripSuite(storage: StorageUnderTest): void {
         assert.equal(bytes.length, node.bytes);
         assert.equal(createHash('sha256').update(bytes).digest('hex'), node.sha256);
         assert.ok(node.files >= 40 && node.dataBytes > 3_000_000, JSON.stringify(node));
+        // The file list beside it: every entry of the node, each file's sha256 of its content.
+        assert.equal(node.fileList?.key, `node-${node.index}.files.gz`);
+        const list = await buffer((await store.get(`svc/first/${node.fileList.key}`)).body);
+        assert.deepEqual([list.length, createHash('sha256').update(list).digest('hex')], [node.fileList.bytes, node.fileList.sha256]);
+        const entries = [];
+        for await (const entry of readFileList(Readable.from([list]), node.fileList.key)) entries.push(entry);
+        // What the node held, and the SCHEMA the backup-schema hook added to the snapshot (so the
+        // snapshot's root changed when it did).
+        const expected = expectedFileList(stack.dataDir(node.index)).map((e) => (e['sha256'] === undefined ? e : { ...e, in: 'first' }));
+        const schema = entries.find((e) => e.path === 'SCHEMA');
+        assert.deepEqual([schema?.type, schema?.size, schema?.sha256], ['file', `node ${node.index} of first\n`.length, createHash('sha256').update(`node ${node.index} of first\n`).digest('hex')]);
+        // Directories and symlinks of a hardlink snapshot are made anew, their times set through
+        // utimes, which takes seconds as a double (a few hundred nanoseconds off); files are the
+        // data's own inodes, exact to the nanosecond.
+        const ns = (e: Record<string, unknown> | undefined): bigint => BigInt(String(e?.['mtime']).replace('.', ''));
+        const live = new Map(expected.map((e) => [e['path'], e]));
+        const near = new Set(entries.filter((e) => e.type !== 'file' && e.type !== 'hardlink' && ns(e) - ns(live.get(e.path)) < 1000n && ns(live.get(e.path)) - ns(e) < 1000n).map((e) => e.path));
+        const root = (list: Array<Record<string, unknown>>): unknown[] =>
+          list.filter((e) => e['path'] !== 'SCHEMA').map((e) => (e['path'] === '.' ? { ...e, mtime: 'changed by the hook' } : near.has(String(e['path'])) ? { ...e, mtime: 'within a microsecond' } : e));
+        assert.deepEqual(root(entries), root(expected));
+        assert.equal(entries.filter((e) => e.type === 'file').length, node.files);
       }
       for (const i of nodes) assert.ok(!existsSync(join(`${stack.dataDir(i)}.drplan`, 'snapshots', 'first')), 'snapshots are cleaned up');
 
@@ -276,6 +299,7 @@ export function roundTripSuite(storage: StorageUnderTest): void {
         if (running.pending !== undefined) await waitFor('the multipart upload to be aborted', () => running.pending?.().length === 0, 5000);
         await sleep(1000);
         assert.equal(await store.head('svc/stopped/node-0.tar.gz'), null);
+        assert.equal(await store.head('svc/stopped/node-0.files.gz'), null);
         assert.equal(await store.head('svc/stopped/manifest.json'), null);
         if (running.pending !== undefined) assert.deepEqual(running.pending(), []);
         const tree = (await stack.status(backup)).body;
