@@ -29,8 +29,8 @@ export const FileListEntrySchema = Type.Object({
 });
 export type FileListEntry = Static<typeof FileListEntrySchema>;
 
-/** What the archive packer reports of each entry; the writer adds where its content is. */
-export type TreeEntry = Omit<FileListEntry, 'in'>;
+/** What the archive packer reports of each entry; the writer adds where its content is, unless it is held by a parent. */
+export type TreeEntry = FileListEntry;
 
 export interface FileListResult {
   /** Bytes of the gzipped list. */
@@ -67,7 +67,7 @@ export class FileListWriter {
   }
 
   add(entry: TreeEntry): void {
-    const line: FileListEntry = entry.sha256 === undefined ? entry : { ...entry, in: this.snapshot };
+    const line: FileListEntry = entry.sha256 === undefined || entry.in !== undefined ? entry : { ...entry, in: this.snapshot };
     this.pending += `${JSON.stringify(line)}\n`;
     this.count += 1;
     if (this.pending.length >= FLUSH_AT) this.flush();

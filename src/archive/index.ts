@@ -1,6 +1,6 @@
 export { packDirectory, estimateTarSize, type PackOptions, type PackResult, type PackStream } from './pack.js';
 export { unpackArchive, type UnpackOptions, type UnpackResult } from './unpack.js';
-export { tarTree, emptyStats, type TreeOptions, type TreeStats } from './tar-pack.js';
+export { tarTree, emptyStats, compareListPaths, type TreeOptions, type TreeStats } from './tar-pack.js';
 export { TarReader, MAX_META_BYTES, type TarSink } from './tar-read.js';
 export { FsSink, type FsSinkOptions } from './fs-sink.js';
 export { encodeEntry, endOfArchive, paxRecord, timeFromNs, type EntryHeader, type EntryType } from './tar-format.js';

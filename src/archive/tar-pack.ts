@@ -4,7 +4,7 @@ import { createHash, type Hash } from 'node:crypto';
 import { join } from 'node:path';
 import { AppError, fromSystemError } from '../shared/index.js';
 import { looksSparse, regionBytes, scanRegions, type Region } from './sparse.js';
-import type { TreeEntry } from './file-list.js';
+import type { FileListEntry, TreeEntry } from './file-list.js';
 import { encodeEntry, encodeSparseMap, endOfArchive, padding, paxTime, timeFromNs, type EntryHeader, type EntryType } from './tar-format.js';
 
 const READ_CHUNK = 1024 * 1024;
@@ -32,6 +32,20 @@ export interface TreeOptions {
    * sha256 of its content computed from the bytes packed (for the snapshot's file list).
    */
   onEntry?: (entry: TreeEntry) => void;
+  /**
+   * The file list of the snapshot this one builds on, in its order: only what is new or changed
+   * since goes into the archive (an incremental), and `onDeleted` hears what is gone. Unchanged
+   * entries are still reported to `onEntry`, with the parent's sha256 and where it is held.
+   */
+  parent?: AsyncIterable<FileListEntry>;
+  /** With `parent`: 'checksum' also reads every file whose metadata is unchanged and compares its content. @defaultValue 'metadata' */
+  changeDetection?: 'metadata' | 'checksum';
+  /**
+   * With `parent`: each path of the parent that is gone, or whose type changed (so that removing
+   * the listed paths before extracting the incremental's archive gives the new tree). A path
+   * under one already reported is not reported again.
+   */
+  onDeleted?: (path: string) => void;
 }
 
 /** What went into an archive. */
@@ -50,9 +64,104 @@ export interface TreeStats {
   vanished: number;
   /** Entries that are not data (sockets, devices): left out, as GNU tar leaves sockets out. */
   skipped: Array<{ path: string; kind: 'socket' | 'device' }>;
+  /** Against a parent: files left out because they had not changed. */
+  unchangedFiles: number;
+  /** Against a parent: files sent again because they changed, and their bytes. */
+  changedFiles: number;
+  changedBytes: number;
+  /** Against a parent: paths reported gone. */
+  deleted: number;
 }
 
-export const emptyStats = (): TreeStats => ({ files: 0, dirs: 0, symlinks: 0, hardlinks: 0, fifos: 0, sparse: 0, dataBytes: 0, writtenBytes: 0, vanished: 0, skipped: [] });
+export const emptyStats = (): TreeStats => ({
+  files: 0,
+  dirs: 0,
+  symlinks: 0,
+  hardlinks: 0,
+  fifos: 0,
+  sparse: 0,
+  dataBytes: 0,
+  writtenBytes: 0,
+  vanished: 0,
+  skipped: [],
+  unchangedFiles: 0,
+  changedFiles: 0,
+  changedBytes: 0,
+  deleted: 0,
+});
+
+/**
+ * Archive order: names sorted, each directory's entries right after it. Compares list paths
+ * (`.`, `a`, `a/b`) by their components, a directory before what it holds.
+ */
+export function compareListPaths(a: string, b: string): number {
+  if (a === b) return 0;
+  if (a === '.') return -1;
+  if (b === '.') return 1;
+  const x = a.split('/');
+  const y = b.split('/');
+  for (let i = 0; i < Math.min(x.length, y.length); i += 1) {
+    const p = x[i] ?? '';
+    const q = y[i] ?? '';
+    if (p !== q) return p < q ? -1 : 1;
+  }
+  return x.length - y.length;
+}
+
+/** The parent's file list, walked alongside the tree: both are in archive order. */
+class ParentCursor {
+  private readonly iterator: AsyncIterator<FileListEntry>;
+  private head: FileListEntry | undefined | null = null;
+  private lastDeleted: string | null = null;
+  private previous: string | null = null;
+
+  constructor(
+    list: AsyncIterable<FileListEntry>,
+    private readonly onDeleted: (path: string) => void,
+  ) {
+    this.iterator = list[Symbol.asyncIterator]();
+  }
+
+  private async peek(): Promise<FileListEntry | undefined> {
+    if (this.head === null) {
+      const next = await this.iterator.next();
+      this.head = next.done === true ? undefined : next.value;
+      if (this.head !== undefined) {
+        if (this.previous !== null && compareListPaths(this.previous, this.head.path) >= 0) {
+          throw new AppError('CHECKSUM', `the parent's file list is out of order at ${this.head.path} (after ${this.previous}): it is not a list drplan wrote`);
+        }
+        this.previous = this.head.path;
+      }
+    }
+    return this.head;
+  }
+
+  /** The parent's entry for `path`; what the parent has before it is gone. */
+  async match(path: string): Promise<FileListEntry | undefined> {
+    for (let head = await this.peek(); head !== undefined; head = await this.peek()) {
+      const order = compareListPaths(head.path, path);
+      if (order > 0) return undefined;
+      this.head = null;
+      if (order === 0) return head;
+      this.deleted(head.path);
+    }
+    return undefined;
+  }
+
+  /** Everything of the parent not matched yet is gone. */
+  async finish(): Promise<void> {
+    for (let head = await this.peek(); head !== undefined; head = await this.peek()) {
+      this.head = null;
+      this.deleted(head.path);
+    }
+  }
+
+  deleted(path: string): void {
+    if (this.lastDeleted !== null && path.startsWith(`${this.lastDeleted}/`)) return;
+    this.lastDeleted = path;
+    this.onDeleted(path);
+  }
+}
 
 interface Source {
   root: string;
@@ -60,6 +169,9 @@ interface Source {
   stats: TreeStats;
   /** Inodes with links still to be seen: `dev:ino` → the first path, its content's sha256 once read, and how many more to expect. */
   links: Map<string, { path: string; sha256?: string; remaining: number }>;
+  parent: ParentCursor | undefined;
+  /** Directory headers held back until something under them goes into the archive (incrementals). */
+  pending: Buffer[];
   written: number;
 }
 
@@ -71,8 +183,91 @@ function changed(source: Source, rel: string, what: string): AppError {
 /** `./a/b` → `a/b`, and `.` for the root, as file lists name entries. */
 const listPath = (rel: string): string => (rel === '.' ? '.' : rel.slice(2));
 
-function report(source: Source, rel: string, type: TreeEntry['type'], info: BigIntStats, extra: { size?: number; target?: string; sha256?: string } = {}): void {
-  source.options.onEntry?.({ path: listPath(rel), type, size: extra.size ?? 0, mode: Number(info.mode & 0o7777n), mtime: paxTime(timeFromNs(info.mtimeNs)), ...(extra.target === undefined ? {} : { target: extra.target }), ...(extra.sha256 === undefined ? {} : { sha256: extra.sha256 }) });
+function report(source: Source, rel: string, type: TreeEntry['type'], info: BigIntStats, extra: { size?: number; target?: string; sha256?: string; in?: string } = {}): void {
+  source.options.onEntry?.({
+    path: listPath(rel),
+    type,
+    size: extra.size ?? 0,
+    ...metaOf(info),
+    ...(extra.target === undefined ? {} : { target: extra.target }),
+    ...(extra.sha256 === undefined ? {} : { sha256: extra.sha256 }),
+    ...(extra.in === undefined ? {} : { in: extra.in }),
+  });
+}
+
+/** Mode and mtime as a file list records them. */
+const metaOf = (info: BigIntStats): { mode: number; mtime: string } => ({ mode: Number(info.mode & 0o7777n), mtime: paxTime(timeFromNs(info.mtimeNs)) });
+
+/** Whether an entry's own metadata is as the parent recorded it. */
+const sameMeta = (prev: FileListEntry, info: BigIntStats): boolean => {
+  const meta = metaOf(info);
+  return prev.mode === meta.mode && prev.mtime === meta.mtime;
+};
+
+/** The directory headers held back for an incremental, now that something under them goes in. */
+function takePending(source: Source): Buffer | null {
+  if (source.pending.length === 0) return null;
+  const block = source.pending.length === 1 ? (source.pending[0] as Buffer) : Buffer.concat(source.pending);
+  source.pending = [];
+  source.written += block.length;
+  return block;
+}
+
+const kindOf = (entry: { isDirectory(): boolean; isSymbolicLink(): boolean; isFile(): boolean; isFIFO(): boolean }): string =>
+  entry.isDirectory() ? 'dir' : entry.isSymbolicLink() ? 'symlink' : entry.isFile() ? 'file' : entry.isFIFO() ? 'fifo' : 'other';
+
+const listKind = (type: FileListEntry['type']): string => (type === 'hardlink' ? 'file' : type);
+
+async function sha256OfFile(path: string, signal: AbortSignal | undefined): Promise<string | null> {
+  let handle: FileHandle;
+  try {
+    handle = await open(path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+  } catch {
+    return null;
+  }
+  try {
+    const hash = createHash('sha256');
+    const buffer = Buffer.allocUnsafe(READ_CHUNK);
+    for (;;) {
+      signal?.throwIfAborted();
+      const { bytesRead } = await handle.read(buffer, 0, buffer.length, null);
+      if (bytesRead === 0) return hash.digest('hex');
+      hash.update(buffer.subarray(0, bytesRead));
+    }
+  } finally {
+    await handle.close();
+  }
+}
+
+/**
+ * Against a parent, whether the regular file at `path` can be left out: same size, mode and mtime
+ * (and with checksum detection, content) as the parent recorded. An unchanged file is reported
+ * with the parent's sha256 and where its content is held, and counted. Hard-linked inodes are
+ * always sent whole, so that their links resolve within the archive.
+ */
+async function leftOut(source: Source, path: string, rel: string, prev: FileListEntry): Promise<boolean> {
+  if (prev.type !== 'file' || prev.sha256 === undefined || prev.in === undefined) return false;
+  let info: BigIntStats;
+  try {
+    info = await lstat(path, { bigint: true });
+  } catch {
+    return false; // the ordinary path says what happened to it
+  }
+  if (!info.isFile()) return false;
+  const changed = (): false => {
+    source.stats.changedFiles += 1;
+    source.stats.changedBytes += Number(info.size);
+    return false;
+  };
+  if (Number(info.nlink) / (source.options.linkFactor ?? 1) >= 2) return changed();
+  if (prev.size !== Number(info.size) || !sameMeta(prev, info)) return changed();
+  if (source.options.changeDetection === 'checksum' && (await sha256OfFile(path, source.options.signal)) !== prev.sha256) return changed();
+  report(source, rel, 'file', info, { size: prev.size, sha256: prev.sha256, in: prev.in });
+  source.stats.files += 1;
+  source.stats.unchangedFiles += 1;
+  source.stats.dataBytes += prev.size;
+  source.stats.writtenBytes += looksSparse(info.size, info.blocks) ? Math.min(prev.size, Number(info.blocks) * 512) : prev.size;
+  return true;
 }
 
 const ZEROS = Buffer.alloc(1024 * 1024);
@@ -267,7 +462,13 @@ function smallEntry(source: Source, rel: string, ahead: { info: BigIntStats; dat
   return block;
 }
 
-async function* fileEntry(source: Source, path: string, rel: string, listed: BigIntStats): AsyncGenerator<Buffer> {
+/** An entry removed by the service since its directory was listed: not in the archive, and gone since the parent. */
+function vanished(source: Source, rel: string, prev: FileListEntry | undefined): void {
+  source.stats.vanished += 1;
+  if (prev !== undefined) source.parent?.deleted(prev.path);
+}
+
+async function* fileEntry(source: Source, path: string, rel: string, listed: BigIntStats, prev: FileListEntry | undefined): AsyncGenerator<Buffer> {
   let handle: FileHandle;
   try {
     // O_NONBLOCK: a FIFO swapped in under the name must not block the open.
@@ -276,7 +477,7 @@ async function* fileEntry(source: Source, path: string, rel: string, listed: Big
     const code = (error as NodeJS.ErrnoException).code;
     if (code === 'ENOENT') {
       // Removed since it was listed: it is not part of the data any more.
-      source.stats.vanished += 1;
+      vanished(source, rel, prev);
       return;
     }
     if (code === 'ELOOP') throw changed(source, rel, 'it was replaced by a symlink');
@@ -285,6 +486,8 @@ async function* fileEntry(source: Source, path: string, rel: string, listed: Big
   try {
     const before = await settled(source, handle, rel);
     if (!before.isFile() || before.ino !== listed.ino) throw changed(source, rel, 'it was replaced');
+    const held = takePending(source);
+    if (held !== null) yield held;
     const link = linkTo(source, before, rel);
     if (link !== null) {
       yield link;
@@ -335,7 +538,7 @@ async function* fileEntry(source: Source, path: string, rel: string, listed: Big
   }
 }
 
-async function* entry(source: Source, path: string, rel: string): AsyncGenerator<Buffer> {
+async function* entry(source: Source, path: string, rel: string, prev?: FileListEntry): AsyncGenerator<Buffer> {
   source.options.signal?.throwIfAborted();
   let info: BigIntStats;
   try {
@@ -343,7 +546,7 @@ async function* entry(source: Source, path: string, rel: string): AsyncGenerator
     info = rel === '.' ? await stat(path, { bigint: true }) : await lstat(path, { bigint: true });
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT' && rel !== '.') {
-      source.stats.vanished += 1;
+      vanished(source, rel, prev);
       return;
     }
     throw fromSystemError(error, `cannot read ${rel === '.' ? source.root : rel.slice(2)}`);
@@ -353,8 +556,24 @@ async function* entry(source: Source, path: string, rel: string): AsyncGenerator
     source.written += block.length;
     return block;
   };
+  /** Directory headers held back before this entry's, out first. */
+  const held = function* (): Generator<Buffer> {
+    const block = takePending(source);
+    if (block !== null) yield block;
+  };
   if (info.isDirectory()) {
-    yield emit(headerOf(rel === '.' ? './' : `${rel}/`, 'dir', info));
+    // In an incremental, an unchanged directory goes in only if something under it does.
+    const header = headerOf(rel === '.' ? './' : `${rel}/`, 'dir', info);
+    const mine = source.pending.length;
+    const heldBack = source.parent !== undefined && prev?.type === 'dir' && sameMeta(prev, info);
+    if (heldBack) source.pending.push(encodeEntry(header));
+    else {
+      yield* held();
+      yield emit(header);
+    }
+    const release = (): void => {
+      if (heldBack && source.pending.length > mine) source.pending.length = mine;
+    };
     report(source, rel, 'dir', info);
     source.stats.dirs += 1;
     let entries: Dirent[];
@@ -362,7 +581,7 @@ async function* entry(source: Source, path: string, rel: string): AsyncGenerator
       entries = await readdir(path, { withFileTypes: true });
     } catch (error) {
       // The directory's header is written: it stays, empty.
-      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return;
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return release();
       throw fromSystemError(error, `cannot list ${rel}`);
     }
     entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
@@ -376,6 +595,20 @@ async function* entry(source: Source, path: string, rel: string): AsyncGenerator
     const ahead = new Map<number, Promise<Ahead>>();
     for (let i = 0; i < entries.length; i += 1) {
       const name = entries[i]?.name ?? '';
+      let before: FileListEntry | undefined;
+      if (source.parent !== undefined) {
+        const dirent = entries[i] as Dirent;
+        before = await source.parent.match(listPath(`${rel}/${name}`));
+        if (before !== undefined && listKind(before.type) !== kindOf(dirent)) {
+          // Replaced by another kind of entry: removed before the new one is extracted.
+          source.parent.deleted(before.path);
+          before = undefined;
+        }
+        if (before !== undefined && dirent.isFile() && (await leftOut(source, join(path, name), `${rel}/${name}`, before))) {
+          ahead.delete(i);
+          continue;
+        }
+      }
       let got = entries[i]?.isFile() === true && !ahead.has(i) ? readSmallSync(source, join(path, name), `${rel}/${name}`) : undefined;
       if (got === undefined && entries[i]?.isFile() === true) {
         for (let j = i; j < Math.min(entries.length, i + READ_AHEAD) && entries[j]?.isFile() === true; j += 1) {
@@ -389,29 +622,38 @@ async function* entry(source: Source, path: string, rel: string): AsyncGenerator
       const read = ahead.get(i);
       ahead.delete(i);
       if (read !== undefined) got = await read;
-      if (got?.kind === 'file') yield smallEntry(source, `${rel}/${name}`, got);
-      else if (got?.kind === 'vanished') source.stats.vanished += 1;
-      else yield* entry(source, join(path, name), `${rel}/${name}`);
+      if (got?.kind === 'file') {
+        yield* held();
+        yield smallEntry(source, `${rel}/${name}`, got);
+      } else if (got?.kind === 'vanished') vanished(source, `${rel}/${name}`, before);
+      else yield* entry(source, join(path, name), `${rel}/${name}`, before);
     }
+    release();
   } else if (info.isFile()) {
-    yield* fileEntry(source, path, rel, info);
+    yield* fileEntry(source, path, rel, info, prev);
   } else if (info.isSymbolicLink()) {
     let target: string;
     try {
       target = await readlink(path);
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code === 'ENOENT') {
-        source.stats.vanished += 1;
+        vanished(source, rel, prev);
         return;
       }
       if ((error as NodeJS.ErrnoException).code === 'EINVAL') throw changed(source, rel, 'it was replaced');
       throw fromSystemError(error, `cannot read the link ${rel.slice(2)}`);
     }
-    yield emit(headerOf(rel, 'symlink', info, { linkpath: target }));
+    if (!(source.parent !== undefined && prev?.type === 'symlink' && prev.target === target && sameMeta(prev, info))) {
+      yield* held();
+      yield emit(headerOf(rel, 'symlink', info, { linkpath: target }));
+    }
     report(source, rel, 'symlink', info, { target });
     source.stats.symlinks += 1;
   } else if (info.isFIFO()) {
-    yield emit(headerOf(rel, 'fifo', info));
+    if (!(source.parent !== undefined && prev?.type === 'fifo' && sameMeta(prev, info))) {
+      yield* held();
+      yield emit(headerOf(rel, 'fifo', info));
+    }
     report(source, rel, 'fifo', info);
     source.stats.fifos += 1;
   } else {
@@ -428,9 +670,18 @@ async function* entry(source: Source, path: string, rel: string): AsyncGenerator
  * it is never stored torn. Entry paths are `./…`, relative to `root`.
  */
 export function tarTree(root: string, options: TreeOptions = {}): { blocks: AsyncGenerator<Buffer>; stats: TreeStats } {
-  const source: Source = { root, options, stats: emptyStats(), links: new Map(), written: 0 };
+  const stats = emptyStats();
+  const parent =
+    options.parent === undefined
+      ? undefined
+      : new ParentCursor(options.parent, (path) => {
+          stats.deleted += 1;
+          options.onDeleted?.(path);
+        });
+  const source: Source = { root, options, stats, links: new Map(), written: 0, parent, pending: [] };
   async function* blocks(): AsyncGenerator<Buffer> {
-    yield* entry(source, root, '.');
+    yield* entry(source, root, '.', await parent?.match('.'));
+    await parent?.finish();
     yield endOfArchive(source.written);
   }
   return { blocks: blocks(), stats: source.stats };
