@@ -58,6 +58,8 @@ export interface CommitDraft {
   plan: string;
   runId: string;
   uploads: readonly StoredArchive[];
+  /** The snapshot an incremental builds on (its manifest as read when the run began); none for a full. */
+  parent?: Snapshot;
 }
 
 export interface Listing {
@@ -209,9 +211,9 @@ export class Repository {
       snapshot: draft.name,
       created: new Date().toISOString(),
       compression: compressions[0] ?? 'gzip',
-      backupType: 'full',
-      parent: null,
-      chain: { full: draft.name, depth: 0 },
+      backupType: draft.parent === undefined ? 'full' : 'incremental',
+      parent: draft.parent === undefined ? null : { name: draft.parent.name, sha256: draft.parent.sha256 },
+      chain: draft.parent === undefined ? { full: draft.name, depth: 0 } : { full: draft.parent.manifest.chain.full, depth: draft.parent.manifest.chain.depth + 1 },
       bytes: uploads.reduce((sum, u) => sum + u.bytes, 0),
       nodes: uploads.map((u) => ({
         pod: u.pod,
@@ -233,6 +235,53 @@ export class Repository {
     const bytes = serializeManifest(manifest);
     await this.store.put(manifestKey(this.prefix, draft.name), bytes, { contentType: 'application/json', create: true, ...(options.signal === undefined ? {} : { signal: options.signal }) });
     return { snapshot: { name: draft.name, ...parseManifest(bytes, this.url(draft.name)) }, existed: false };
+  }
+
+  /**
+   * The chain `name` restores from, full first, every link checked: its manifest there, of the
+   * same service and pods, the sha256 its child recorded, and the depths contiguous down to a full.
+   * @throws AppError NOT_FOUND when `name` itself has no manifest, CHECKSUM naming the broken link.
+   */
+  async chain(name: string, options: RequestOptions = {}): Promise<Snapshot[]> {
+    const links = [await this.read(name, options)];
+    for (let child = links[0]; child !== undefined && child.manifest.parent !== null; child = links[0]) {
+      const m = child.manifest;
+      const broken = (why: string): AppError => new AppError('CHECKSUM', `snapshot ${name} cannot be restored: ${why}`);
+      const parentRef = m.parent;
+      if (parentRef === null) break;
+      const parent = await this.manifestOf(parentRef.name, options);
+      if (parent === null) throw broken(`${parentRef.name}, which ${child.name} builds on (depth ${m.chain.depth - 1} of the chain from ${m.chain.full}), has no manifest at ${this.url(parentRef.name)}`);
+      const p = parent.manifest;
+      if (parent.sha256 !== parentRef.sha256) throw broken(`the manifest of ${parentRef.name}, which ${child.name} builds on, was replaced since (sha256 ${parent.sha256}, recorded ${parentRef.sha256})`);
+      if (p.service !== m.service) throw broken(`${parentRef.name}, which ${child.name} builds on, is of service ${p.service}, not ${m.service}`);
+      if (p.chain.full !== m.chain.full || p.chain.depth !== m.chain.depth - 1) {
+        throw broken(`${parentRef.name} is at depth ${p.chain.depth} of the chain from ${p.chain.full}, where ${child.name} (depth ${m.chain.depth} from ${m.chain.full}) needs its parent`);
+      }
+      const shape = (x: Manifest): string => x.pods.map((pod) => `${pod.count} ${pod.name}`).join(', ');
+      if (shape(p) !== shape(m)) throw broken(`${parentRef.name} has pods ${shape(p)} where ${child.name} has ${shape(m)}`);
+      links.unshift(parent);
+    }
+    const full = links[0]?.manifest;
+    if (full !== undefined && (full.backupType !== 'full' || full.chain.depth !== 0 || full.chain.full !== full.snapshot)) {
+      throw new AppError('CHECKSUM', `snapshot ${name} cannot be restored: ${full.snapshot}, the root of its chain, is not a full backup`);
+    }
+    return links;
+  }
+
+  /** The snapshots of `listing` that build on `name`, directly or further down its chains, nearest first. */
+  static dependents(listing: Listing, name: string): Snapshot[] {
+    const out: Snapshot[] = [];
+    const queue = [name];
+    for (let next = queue.shift(); next !== undefined; next = queue.shift()) {
+      const parent = next;
+      const children = listing.snapshots.filter((s) => s.manifest.parent?.name === parent).sort((a, b) => a.manifest.chain.depth - b.manifest.chain.depth || a.name.localeCompare(b.name));
+      for (const child of children) {
+        if (out.includes(child)) continue;
+        out.push(child);
+        queue.push(child.name);
+      }
+    }
+    return out;
   }
 
   /** Every way `snapshot` does not fit `service`, at once. @throws AppError CONFIG listing them. */

@@ -161,3 +161,61 @@ describe('repository: the snapshot layout and its commit protocol', () => {
     assert.deepEqual(listing.incomplete, ['halfway']);
   });
 });
+
+describe('repository: chains of incrementals', () => {
+  /** full ← inc1 ← inc2 in one location, and a second full with nothing on it. */
+  async function chainOfThree() {
+    const first = await uploaded('full');
+    const repo = first.repo;
+    const full = (await repo.commit(first.draft)).snapshot;
+    const one = await uploaded('inc1', 'prod/duo', repo);
+    const inc1 = (await repo.commit({ ...one.draft, runId: 'run-1', parent: full })).snapshot;
+    const two = await uploaded('inc2', 'prod/duo', repo);
+    const inc2 = (await repo.commit({ ...two.draft, parent: inc1 })).snapshot;
+    await repo.commit((await uploaded('other-full', 'prod/duo', repo)).draft);
+    return { repo, full, inc1, inc2 };
+  }
+
+  it('an incremental records its parent by name and manifest sha256, and its depth in the chain from its full', async () => {
+    const { repo, full, inc1, inc2 } = await chainOfThree();
+    assert.deepEqual([inc1.manifest.backupType, inc1.manifest.parent, inc1.manifest.chain], ['incremental', { name: 'full', sha256: full.sha256 }, { full: 'full', depth: 1 }]);
+    assert.deepEqual([inc2.manifest.parent, inc2.manifest.chain], [{ name: 'inc1', sha256: inc1.sha256 }, { full: 'full', depth: 2 }]);
+    assert.deepEqual((await repo.chain('inc2')).map((s) => s.name), ['full', 'inc1', 'inc2']);
+    assert.deepEqual((await repo.chain('full')).map((s) => s.name), ['full']);
+    const listing = await repo.list();
+    assert.deepEqual(Repository.dependents(listing, 'full').map((s) => s.name), ['inc1', 'inc2']);
+    assert.deepEqual(Repository.dependents(listing, 'inc1').map((s) => s.name), ['inc2']);
+    assert.deepEqual(Repository.dependents(listing, 'other-full'), []);
+  });
+
+  it('a chain whose middle manifest is deleted or replaced is refused, naming the link', async () => {
+    const deleted = await chainOfThree();
+    await deleted.repo.store.delete('prod/duo/inc1/manifest.json');
+    const gone = await rejection(deleted.repo.chain('inc2'));
+    assert.equal(gone.code, 'CHECKSUM');
+    assert.match(gone.message, /^snapshot inc2 cannot be restored: inc1, which inc2 builds on \(depth 1 of the chain from full\), has no manifest at .*prod\/duo\/inc1\/manifest\.json$/);
+
+    const replaced = await chainOfThree();
+    const bytes = await buffer((await replaced.repo.store.get('prod/duo/inc1/manifest.json')).body);
+    await replaced.repo.store.delete('prod/duo/inc1/manifest.json');
+    await replaced.repo.store.put('prod/duo/inc1/manifest.json', Buffer.from(JSON.stringify(JSON.parse(bytes.toString()))), { contentType: 'application/json' });
+    const swapped = await rejection(replaced.repo.chain('inc2'));
+    assert.match(swapped.message, /^snapshot inc2 cannot be restored: the manifest of inc1, which inc2 builds on, was replaced since/);
+    // The full and the first incremental are still whole.
+    assert.deepEqual((await replaced.repo.chain('inc1')).map((s) => s.name), ['full', 'inc1']);
+  });
+
+  it('a parent of another service is refused', async () => {
+    const { repo, inc1 } = await chainOfThree();
+    const alien = JSON.parse((await buffer((await repo.store.get('prod/duo/full/manifest.json')).body)).toString()) as Record<string, unknown>;
+    await repo.store.delete('prod/duo/full/manifest.json');
+    const rewritten = Buffer.from(`${JSON.stringify({ ...alien, service: 'trio' }, null, 2)}\n`);
+    await repo.store.put('prod/duo/full/manifest.json', rewritten, { contentType: 'application/json' });
+    // Recorded with the new bytes' sha256, so only the service differs.
+    const doctored = { ...inc1.manifest, parent: { name: 'full', sha256: sha(rewritten) } };
+    await repo.store.delete('prod/duo/inc1/manifest.json');
+    await repo.store.put('prod/duo/inc1/manifest.json', Buffer.from(JSON.stringify(doctored)), { contentType: 'application/json' });
+    const error = await rejection(repo.chain('inc1'));
+    assert.match(error.message, /^snapshot inc1 cannot be restored: full, which inc1 builds on, is of service trio, not duo$/);
+  });
+});
