@@ -79,7 +79,8 @@ export class FileListWriter {
   }
 
   /** Stops the list (its store write with it) when the backup fails. */
-  destroy(error: Error): void {
+  destroy(reason: unknown): void {
+    const error = reason instanceof Error ? reason : new Error(String(reason));
     this.gzip.destroy(error);
     this.stream.destroy(error);
   }

@@ -204,14 +204,18 @@ const sameMeta = (prev: FileListEntry, info: BigIntStats): boolean => {
   return prev.mode === meta.mode && prev.mtime === meta.mtime;
 };
 
-/** The directory headers held back for an incremental, now that something under them goes in. */
-function takePending(source: Source): Buffer | null {
-  if (source.pending.length === 0) return null;
+/** The directory headers held back for an incremental, out before an entry under them goes in. */
+function* heldBack(source: Source): Generator<Buffer> {
+  if (source.pending.length === 0) return;
   const block = source.pending.length === 1 ? (source.pending[0] as Buffer) : Buffer.concat(source.pending);
   source.pending = [];
   source.written += block.length;
-  return block;
+  yield block;
 }
+
+/** Against a parent: an entry of this type whose own metadata (and `target`) the parent recorded as they are. */
+const unchanged = (source: Source, prev: FileListEntry | undefined, type: FileListEntry['type'], info: BigIntStats, target?: string): boolean =>
+  source.parent !== undefined && prev?.type === type && prev.target === target && sameMeta(prev, info);
 
 const kindOf = (entry: { isDirectory(): boolean; isSymbolicLink(): boolean; isFile(): boolean; isFIFO(): boolean }): string =>
   entry.isDirectory() ? 'dir' : entry.isSymbolicLink() ? 'symlink' : entry.isFile() ? 'file' : entry.isFIFO() ? 'fifo' : 'other';
@@ -486,8 +490,7 @@ async function* fileEntry(source: Source, path: string, rel: string, listed: Big
   try {
     const before = await settled(source, handle, rel);
     if (!before.isFile() || before.ino !== listed.ino) throw changed(source, rel, 'it was replaced');
-    const held = takePending(source);
-    if (held !== null) yield held;
+    yield* heldBack(source);
     const link = linkTo(source, before, rel);
     if (link !== null) {
       yield link;
@@ -556,23 +559,18 @@ async function* entry(source: Source, path: string, rel: string, prev?: FileList
     source.written += block.length;
     return block;
   };
-  /** Directory headers held back before this entry's, out first. */
-  const held = function* (): Generator<Buffer> {
-    const block = takePending(source);
-    if (block !== null) yield block;
-  };
   if (info.isDirectory()) {
     // In an incremental, an unchanged directory goes in only if something under it does.
     const header = headerOf(rel === '.' ? './' : `${rel}/`, 'dir', info);
     const mine = source.pending.length;
-    const heldBack = source.parent !== undefined && prev?.type === 'dir' && sameMeta(prev, info);
-    if (heldBack) source.pending.push(encodeEntry(header));
+    const holding = unchanged(source, prev, 'dir', info);
+    if (holding) source.pending.push(encodeEntry(header));
     else {
-      yield* held();
+      yield* heldBack(source);
       yield emit(header);
     }
     const release = (): void => {
-      if (heldBack && source.pending.length > mine) source.pending.length = mine;
+      if (holding && source.pending.length > mine) source.pending.length = mine;
     };
     report(source, rel, 'dir', info);
     source.stats.dirs += 1;
@@ -623,7 +621,7 @@ async function* entry(source: Source, path: string, rel: string, prev?: FileList
       ahead.delete(i);
       if (read !== undefined) got = await read;
       if (got?.kind === 'file') {
-        yield* held();
+        yield* heldBack(source);
         yield smallEntry(source, `${rel}/${name}`, got);
       } else if (got?.kind === 'vanished') vanished(source, `${rel}/${name}`, before);
       else yield* entry(source, join(path, name), `${rel}/${name}`, before);
@@ -643,15 +641,15 @@ async function* entry(source: Source, path: string, rel: string, prev?: FileList
       if ((error as NodeJS.ErrnoException).code === 'EINVAL') throw changed(source, rel, 'it was replaced');
       throw fromSystemError(error, `cannot read the link ${rel.slice(2)}`);
     }
-    if (!(source.parent !== undefined && prev?.type === 'symlink' && prev.target === target && sameMeta(prev, info))) {
-      yield* held();
+    if (!unchanged(source, prev, 'symlink', info, target)) {
+      yield* heldBack(source);
       yield emit(headerOf(rel, 'symlink', info, { linkpath: target }));
     }
     report(source, rel, 'symlink', info, { target });
     source.stats.symlinks += 1;
   } else if (info.isFIFO()) {
-    if (!(source.parent !== undefined && prev?.type === 'fifo' && sameMeta(prev, info))) {
-      yield* held();
+    if (!unchanged(source, prev, 'fifo', info)) {
+      yield* heldBack(source);
       yield emit(headerOf(rel, 'fifo', info));
     }
     report(source, rel, 'fifo', info);

@@ -243,12 +243,11 @@ export class Repository {
    * @throws AppError NOT_FOUND when `name` itself has no manifest, CHECKSUM naming the broken link.
    */
   async chain(name: string, options: RequestOptions = {}): Promise<Snapshot[]> {
-    const links = [await this.read(name, options)];
-    for (let child = links[0]; child !== undefined && child.manifest.parent !== null; child = links[0]) {
+    const broken = (why: string): AppError => new AppError('CHECKSUM', `snapshot ${name} cannot be restored: ${why}`);
+    let child = await this.read(name, options);
+    const links = [child];
+    for (let parentRef = child.manifest.parent; parentRef !== null; parentRef = child.manifest.parent) {
       const m = child.manifest;
-      const broken = (why: string): AppError => new AppError('CHECKSUM', `snapshot ${name} cannot be restored: ${why}`);
-      const parentRef = m.parent;
-      if (parentRef === null) break;
       const parent = await this.manifestOf(parentRef.name, options);
       if (parent === null) throw broken(`${parentRef.name}, which ${child.name} builds on (depth ${m.chain.depth - 1} of the chain from ${m.chain.full}), has no manifest at ${this.url(parentRef.name)}`);
       const p = parent.manifest;
@@ -260,11 +259,10 @@ export class Repository {
       const shape = (x: Manifest): string => x.pods.map((pod) => `${pod.count} ${pod.name}`).join(', ');
       if (shape(p) !== shape(m)) throw broken(`${parentRef.name} has pods ${shape(p)} where ${child.name} has ${shape(m)}`);
       links.unshift(parent);
+      child = parent;
     }
-    const full = links[0]?.manifest;
-    if (full !== undefined && (full.backupType !== 'full' || full.chain.depth !== 0 || full.chain.full !== full.snapshot)) {
-      throw new AppError('CHECKSUM', `snapshot ${name} cannot be restored: ${full.snapshot}, the root of its chain, is not a full backup`);
-    }
+    const full = child.manifest;
+    if (full.backupType !== 'full' || full.chain.depth !== 0 || full.chain.full !== full.snapshot) throw broken(`${full.snapshot}, the root of its chain, is not a full backup`);
     return links;
   }
 

@@ -58,7 +58,8 @@ export function describeSkipped(stats: TreeStats): string {
 
 /**
  * Streams the node's snapshot as tar.gz (or tar.zst) straight to `<SNAPSHOT_NAME>/<pod>-<i>.tar.gz`,
- * and its file list to `<pod>-<i>.files.gz` beside it: no temporary file. A name that has a manifest is never written again, whoever asks.
+ * and its file list to `<pod>-<i>.files.gz` beside it: no temporary file. A name that has a
+ * manifest is never written again, whoever asks.
  */
 export function uploadTask(kind: StorageKind): Task {
   return async (context) => {
@@ -94,7 +95,7 @@ export function uploadTask(kind: StorageKind): Task {
       });
       packed.done.then(
         () => list.end(),
-        (error: unknown) => list.destroy(error instanceof Error ? error : new Error(String(error))),
+        (error: unknown) => list.destroy(error),
       );
       let put, listPut, packedResult, listResult;
       try {
@@ -107,7 +108,7 @@ export function uploadTask(kind: StorageKind): Task {
         ]);
       } catch (error) {
         controller.abort(error);
-        list.destroy(error instanceof Error ? error : new Error(String(error)));
+        list.destroy(error);
         // The packer's own failure says more than the upload's report of it.
         throw await packed.done.then(
           () => error,
